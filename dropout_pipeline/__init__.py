@@ -1,0 +1,1 @@
+"""dropout_pipeline: week-by-week early warning of fail and dropout risk for MOOC learners."""

@@ -1,0 +1,96 @@
+"""The feature dictionary: every feature the model sees, what it means, and where it comes from.
+
+This list is the single source of truth: the database columns of `student_features`,
+its history and `training_data` are made from it, the feature builder must produce
+exactly these columns (a test checks), and `docs/feature_dictionary.md` is generated
+from it (`dropout-pipeline feature-dictionary`). Every feature is computed from data
+known at the snapshot date only. Names, emails and usernames never enter a feature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    meaning: str
+    source: str
+    unit: str
+    dtype: Literal["float", "int", "category"]
+
+
+FEATURES: tuple[Feature, ...] = (
+    # Enrolment and course calendar
+    Feature("enrollment_mode", "Enrolment track (audit, verified, ...)", "enrollments.mode", "category", "category"),
+    Feature("is_active_enrollment", "1 if the enrolment is active", "enrollments.is_active", "0/1", "int"),
+    Feature("days_since_enrollment", "Days from enrolment to the snapshot date", "enrollments.created", "days", "float"),
+    Feature("enrolled_days_after_start", "Days between course start and enrolment (negative: before start)", "enrollments.created, courses.start", "days", "float"),
+    Feature("course_week", "Week of the course at the snapshot date (1 = first week)", "courses.start", "week", "int"),
+    Feature("course_elapsed_fraction", "Fraction of the course calendar elapsed at the snapshot date", "courses.start, courses.end", "0-1", "float"),
+    Feature("course_duration_weeks", "Planned length of the course", "courses.start, courses.end", "weeks", "float"),
+    # Grades
+    Feature("mooc_grade_percentage", "Course grade so far (unattempted work counts as 0)", "mooc_grades.percent_grade", "%", "float"),
+    Feature("mooc_letter_grade", "Letter grade so far ('none' when the platform gives none)", "mooc_grades.letter_grade", "category", "category"),
+    Feature("mooc_is_passed", "1 if the platform's verdict so far is a pass", "mooc_grades.is_passed", "0/1", "int"),
+    Feature("graded_sections_total", "Graded sections listed in the grade breakdown", "mooc_grades.section_breakdown", "count", "int"),
+    Feature("graded_sections_attempted", "Graded sections attempted so far", "mooc_grades.section_breakdown", "count", "int"),
+    Feature("graded_attempt_rate", "Share of graded sections attempted", "mooc_grades.section_breakdown", "0-1", "float"),
+    Feature("attempted_sections_avg_percent", "Mean score on the sections attempted (quality of work done)", "mooc_grades.section_breakdown", "%", "float"),
+    # Progress
+    Feature("total_blocks", "Course blocks (units) in the course", "mooc_progress.total_blocks", "count", "int"),
+    Feature("completed_blocks", "Blocks completed so far", "mooc_progress.completed_blocks", "count", "int"),
+    Feature("progress_percent", "Platform's progress indicator", "mooc_progress.progress_percent", "%", "float"),
+    Feature("mooc_completion_rate", "Share of blocks completed", "mooc_progress.completion_rate", "0-1", "float"),
+    Feature("has_any_activity", "1 if the learner has ever opened the course", "mooc_progress.last_activity", "0/1", "int"),
+    Feature("days_since_last_activity", "Days from the last activity to the snapshot date (null: never active)", "mooc_progress.last_activity", "days", "float"),
+    Feature("days_inactive_share", "Days since last activity (or since enrolment, if never active) over days enrolled", "mooc_progress.last_activity, enrollments.created", "0-1", "float"),
+    # Discussions
+    Feature("discussion_threads_count", "Forum threads started", "mooc_discussions.threads_count", "count", "int"),
+    Feature("discussion_comments_count", "Forum comments written", "mooc_discussions.comments_count", "count", "int"),
+    Feature("discussion_total_interactions", "Threads, comments and replies in all", "mooc_discussions.total_interactions", "count", "int"),
+    Feature("discussion_questions_count", "Questions asked in the forum", "mooc_discussions.questions_count", "count", "int"),
+    Feature("discussion_total_upvotes", "Upvotes received", "mooc_discussions.total_upvotes", "count", "int"),
+    # H5P interactive content
+    Feature("h5p_total_contents", "H5P contents the learner has a record for", "h5p_scores_summary.total_contents", "count", "int"),
+    Feature("h5p_completed_contents", "H5P contents finished", "h5p_scores_summary.completed_contents", "count", "int"),
+    Feature("h5p_completion_rate", "Finished H5P contents over the course's H5P contents", "h5p_scores_summary, dashboard_summary.h5p_total_contents", "0-1", "float"),
+    Feature("h5p_score_percentage", "Total H5P score over total H5P maximum, on contents attempted", "h5p_scores_summary.overall_percentage", "%", "float"),
+    Feature("h5p_avg_attempts", "Mean attempts per attempted H5P content", "h5p_scores.attempts", "attempts", "float"),
+    Feature("h5p_days_since_last_finish", "Days since the learner last finished an H5P content (null: never)", "h5p_scores.finished_at", "days", "float"),
+    # Video
+    Feature("video_total_videos", "Videos in the course", "dashboard_summary.video_total_videos", "count", "int"),
+    Feature("video_completed_videos", "Videos watched to the end", "video_progress_summary.completed_videos", "count", "int"),
+    Feature("video_in_progress_videos", "Videos started but not finished", "video_progress_summary.in_progress_videos", "count", "int"),
+    Feature("video_watch_time_minutes", "Time watched, summed over videos", "video_progress_summary.total_watched_time", "minutes", "float"),
+    Feature("video_watch_ratio", "Time watched over the length of all course videos", "video_progress_summary", "0-1", "float"),
+    Feature("video_days_since_last_watch", "Days since the learner last watched a video (null: never)", "video_progress.last_watched_at", "days", "float"),
+    # Dashboard
+    Feature("dashboard_overall_completion", "H5P dashboard's overall completion", "dashboard_summary.overall_completion", "%", "float"),
+    Feature("dashboard_completed_items", "Items completed on the H5P dashboard", "dashboard_summary.completed_items", "count", "int"),
+    # Relative to the cohort on the same date
+    Feature("grade_percentile_in_course", "Percentile rank of the grade among the course's learners on the same date", "mooc_grades (cohort)", "0-100", "float"),
+    Feature("completion_percentile_in_course", "Percentile rank of the completion rate among the course's learners on the same date", "mooc_progress (cohort)", "0-100", "float"),
+    Feature("grade_minus_course_mean", "Grade minus the course's mean grade on the same date", "mooc_grades (cohort)", "percentage points", "float"),
+)
+
+FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+CATEGORICAL_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.dtype == "category")
+
+
+def feature_dictionary_markdown() -> str:
+    """The dictionary as the Markdown table kept in docs/feature_dictionary.md."""
+    lines = [
+        "# Feature dictionary",
+        "",
+        "Generated from `dropout_pipeline/features/dictionary.py` by",
+        "`dropout-pipeline feature-dictionary`; a test fails when the two differ.",
+        "Every feature is computed as of the snapshot date: nothing later is used.",
+        "",
+        "| feature | meaning | source | unit | type |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| `{f.name}` | {f.meaning} | {f.source} | {f.unit} | {f.dtype} |" for f in FEATURES]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,117 @@
+"""Engines, schema migration, and the all-or-nothing writes every table goes through."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+DEFAULT_DATA_DIR = Path("data")
+
+_migrated_urls: set[str] = set()
+_migrate_lock = threading.Lock()
+
+
+def default_database_url(data_dir: Path = DEFAULT_DATA_DIR) -> str:
+    """The embedded default: a SQLite file in the local data folder."""
+    return f"sqlite:///{(data_dir / 'dropout_pipeline.db').resolve()}"
+
+
+def create_db_engine(url: str) -> sa.Engine:
+    """An engine tuned for the three supported engines.
+
+    SQLite gets a busy timeout and WAL so a reader (the Dagster UI's checks) never blocks
+    the writer for long; MariaDB gets utf8mb4 so Vietnamese names survive.
+    """
+    connect_args: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        Path(sa.make_url(url).database or ".").parent.mkdir(parents=True, exist_ok=True)
+        connect_args["timeout"] = 60
+    if url.startswith("mysql") or url.startswith("mariadb"):
+        connect_args["charset"] = "utf8mb4"
+    engine = sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+    if url.startswith("sqlite"):
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - trivial
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+    return engine
+
+
+def alembic_config(connection: sa.Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def upgrade_schema(engine: sa.Engine) -> None:
+    """Bring the database to the newest migration (idempotent; once per process and URL)."""
+    key = engine.url.render_as_string(hide_password=False)
+    with _migrate_lock:
+        if key in _migrated_urls:
+            return
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "head")
+        _migrated_urls.add(key)
+
+
+def _clean(value: Any) -> Any:
+    """pandas missing values become SQL NULL; numpy scalars become Python scalars."""
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if value is pd.NA:
+        return None
+    if hasattr(value, "item") and not isinstance(value, (list, dict, str, bytes)):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value
+
+
+def frame_records(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Rows of a frame as plain dicts ready for an executemany insert."""
+    selected = frame if columns is None else frame[list(columns)]
+    names = list(selected.columns)
+    return [
+        {name: _clean(value) for name, value in zip(names, row)}
+        for row in selected.itertuples(index=False, name=None)
+    ]
+
+
+def replace_rows(
+    connection: sa.Connection,
+    table: sa.Table,
+    where: Mapping[str, Any],
+    rows: Iterable[Mapping[str, Any]],
+) -> int:
+    """Replace every row matching `where` with `rows`, inside the caller's transaction.
+
+    Callers validate everything before they open the transaction, so a failure here
+    rolls back to the previous rows: a course's data is never half-replaced.
+    """
+    condition = sa.and_(*(table.c[name] == value for name, value in where.items()))
+    connection.execute(table.delete().where(condition))
+    batch = list(rows)
+    for start in range(0, len(batch), 5000):
+        connection.execute(table.insert(), batch[start : start + 5000])
+    return len(batch)
+
+
+def read_frame(connection: sa.Connection, query: sa.Select | sa.TextClause, **params: Any) -> pd.DataFrame:
+    return pd.read_sql(query, connection, params=params or None)

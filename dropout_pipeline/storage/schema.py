@@ -1,0 +1,319 @@
+"""Every table of the product, as SQLAlchemy Core metadata.
+
+Migrations under `migrations/versions` are generated from this module with Alembic
+autogenerate and are the only way the schema reaches a database. Times are stored as
+naive UTC (`DateTime` without time zone) because SQLite and MariaDB cannot keep an
+offset; the client converts every API timestamp to UTC before it lands here.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from dropout_pipeline.features.dictionary import FEATURES
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+COURSE_ID = sa.String(255)
+
+
+def _id() -> sa.Column:
+    return sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True)
+
+
+def _learner_columns() -> list[sa.Column]:
+    return [
+        _id(),
+        sa.Column("user_id", sa.BigInteger, nullable=False),
+        sa.Column("course_id", COURSE_ID, nullable=False, index=True),
+    ]
+
+
+def _per_learner_table(name: str, *columns: sa.Column) -> sa.Table:
+    """A raw table with one row per learner and course, as the legacy ERD promised."""
+    return sa.Table(
+        name,
+        metadata,
+        *_learner_columns(),
+        *columns,
+        sa.Column("fetched_at", sa.DateTime, nullable=False),
+        sa.UniqueConstraint("user_id", "course_id"),
+    )
+
+
+def _per_content_table(name: str, *columns: sa.Column) -> sa.Table:
+    """A raw detail table with one row per learner, course and H5P content."""
+    return sa.Table(
+        name,
+        metadata,
+        *_learner_columns(),
+        sa.Column("content_id", sa.BigInteger, nullable=False),
+        *columns,
+        sa.Column("fetched_at", sa.DateTime, nullable=False),
+        sa.UniqueConstraint("user_id", "course_id", "content_id"),
+    )
+
+
+# --- Ingestion -------------------------------------------------------------------------
+
+courses = sa.Table(
+    "courses",
+    metadata,
+    sa.Column("course_id", COURSE_ID, primary_key=True),
+    sa.Column("display_name", sa.String(500), nullable=False),
+    sa.Column("org", sa.String(255), nullable=False),
+    sa.Column("start", sa.DateTime, nullable=False),
+    sa.Column("end", sa.DateTime, nullable=True),
+    sa.Column("enrollment_count", sa.Integer, nullable=True),
+    sa.Column("discovered_at", sa.DateTime, nullable=False),
+)
+
+enrollments = _per_learner_table(
+    "enrollments",
+    sa.Column("enrollment_id", sa.BigInteger, nullable=False),
+    sa.Column("username", sa.String(255)),
+    sa.Column("email", sa.String(255)),
+    sa.Column("full_name", sa.String(255)),
+    sa.Column("mode", sa.String(50)),
+    sa.Column("is_active", sa.Boolean, nullable=False),
+    sa.Column("created", sa.DateTime, nullable=False),
+    sa.Column("attributes", sa.JSON),
+)
+
+mooc_grades = _per_learner_table(
+    "mooc_grades",
+    sa.Column("percent_grade", sa.Float, nullable=False),
+    sa.Column("letter_grade", sa.String(50)),
+    sa.Column("is_passed", sa.Boolean, nullable=False),
+    sa.Column("sections_total", sa.Integer, nullable=False),
+    sa.Column("sections_attempted", sa.Integer, nullable=False),
+    sa.Column("attempted_sections_avg_percent", sa.Float),
+    sa.Column("section_breakdown", sa.JSON),
+)
+
+mooc_progress = _per_learner_table(
+    "mooc_progress",
+    sa.Column("total_blocks", sa.Integer, nullable=False),
+    sa.Column("completed_blocks", sa.Integer, nullable=False),
+    sa.Column("progress_percent", sa.Float, nullable=False),
+    sa.Column("current_chapter", sa.String(255)),
+    sa.Column("current_section", sa.String(255)),
+    sa.Column("current_unit", sa.String(255)),
+    sa.Column("completion_rate", sa.Float, nullable=False),
+    sa.Column("last_activity", sa.DateTime),
+)
+
+mooc_discussions = _per_learner_table(
+    "mooc_discussions",
+    sa.Column("threads_count", sa.Integer, nullable=False),
+    sa.Column("comments_count", sa.Integer, nullable=False),
+    sa.Column("total_interactions", sa.Integer, nullable=False),
+    sa.Column("questions_count", sa.Integer, nullable=False),
+    sa.Column("total_upvotes", sa.Integer, nullable=False),
+)
+
+h5p_scores = _per_content_table(
+    "h5p_scores",
+    sa.Column("content_title", sa.String(500)),
+    sa.Column("content_type", sa.String(255)),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("max_score", sa.Float, nullable=False),
+    sa.Column("percentage", sa.Float, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("finished_at", sa.DateTime),
+)
+
+h5p_scores_summary = _per_learner_table(
+    "h5p_scores_summary",
+    sa.Column("total_contents", sa.Integer, nullable=False),
+    sa.Column("completed_contents", sa.Integer, nullable=False),
+    sa.Column("total_score", sa.Float, nullable=False),
+    sa.Column("total_max_score", sa.Float, nullable=False),
+    sa.Column("overall_percentage", sa.Float, nullable=False),
+    sa.Column("avg_attempts", sa.Float),
+    sa.Column("last_finished_at", sa.DateTime),
+)
+
+video_progress = _per_content_table(
+    "video_progress",
+    sa.Column("content_title", sa.String(500)),
+    sa.Column("progress_percent", sa.Float, nullable=False),
+    sa.Column("current_time", sa.Integer, nullable=False),
+    sa.Column("duration", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("last_watched_at", sa.DateTime),
+)
+
+video_progress_summary = _per_learner_table(
+    "video_progress_summary",
+    sa.Column("total_videos", sa.Integer, nullable=False),
+    sa.Column("completed_videos", sa.Integer, nullable=False),
+    sa.Column("in_progress_videos", sa.Integer, nullable=False),
+    sa.Column("total_duration", sa.Integer, nullable=False),
+    sa.Column("total_watched_time", sa.Integer, nullable=False),
+    sa.Column("last_watched_at", sa.DateTime),
+)
+
+dashboard_summary = _per_learner_table(
+    "dashboard_summary",
+    sa.Column("overall_completion", sa.Float, nullable=False),
+    sa.Column("total_items", sa.Integer, nullable=False),
+    sa.Column("completed_items", sa.Integer, nullable=False),
+    sa.Column("h5p_total_contents", sa.Integer, nullable=False),
+    sa.Column("h5p_completed_contents", sa.Integer, nullable=False),
+    sa.Column("video_total_videos", sa.Integer, nullable=False),
+    sa.Column("video_completed_videos", sa.Integer, nullable=False),
+)
+
+# --- Features ----------------------------------------------------------------------------
+
+_SQL_TYPES = {"float": sa.Float, "int": sa.Integer, "category": lambda: sa.String(50)}
+
+
+def _feature_columns() -> list[sa.Column]:
+    return [sa.Column(f.name, _SQL_TYPES[f.dtype]()) for f in FEATURES]
+
+
+student_features = sa.Table(
+    "student_features",
+    metadata,
+    *_learner_columns(),
+    *_feature_columns(),
+    sa.Column("snapshot_date", sa.Date, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("user_id", "course_id"),
+)
+
+student_features_history = sa.Table(
+    "student_features_history",
+    metadata,
+    *_learner_columns(),
+    *_feature_columns(),
+    sa.Column("snapshot_date", sa.Date, nullable=False),
+    sa.Column("snapshot_week", sa.Integer, nullable=False),
+    sa.Column("recorded_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("user_id", "course_id", "snapshot_date"),
+)
+
+training_data = sa.Table(
+    "training_data",
+    metadata,
+    *_learner_columns(),
+    *_feature_columns(),
+    sa.Column("snapshot_date", sa.Date, nullable=False),
+    sa.Column("snapshot_week", sa.Integer, nullable=False),
+    sa.Column("semester", sa.String(50), nullable=False),
+    sa.Column("is_passed", sa.Boolean, nullable=False),
+    sa.Column("is_dropout", sa.Boolean, nullable=False),
+    sa.Column("final_grade", sa.Float, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("user_id", "course_id", "snapshot_week"),
+)
+
+# Training bookkeeping lives beside the immutable rows, so no UPDATE is ever needed on
+# training_data: `used_in_training` is "has a row here", `training_model` its model.
+training_data_usage = sa.Table(
+    "training_data_usage",
+    metadata,
+    sa.Column("training_data_id", sa.BigInteger, sa.ForeignKey("training_data.id"), primary_key=True),
+    sa.Column("model_name", sa.String(100), primary_key=True),
+    sa.Column("model_version", sa.Integer, primary_key=True),
+    sa.Column("used_at", sa.DateTime, nullable=False),
+)
+
+# --- Models ------------------------------------------------------------------------------
+
+model_registry = sa.Table(
+    "model_registry",
+    metadata,
+    _id(),
+    sa.Column("model_name", sa.String(100), nullable=False),
+    sa.Column("model_version", sa.Integer, nullable=False),
+    sa.Column("target", sa.String(50), nullable=False),
+    sa.Column("model_path", sa.String(1000), nullable=False),
+    sa.Column("features", sa.JSON, nullable=False),
+    sa.Column("model_type", sa.String(50), nullable=False),
+    sa.Column("domain", sa.String(255), nullable=False),
+    sa.Column("trained_at", sa.DateTime, nullable=False),
+    sa.Column("training_rows", sa.Integer, nullable=False),
+    sa.Column("holdout_courses", sa.JSON, nullable=False),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("is_active", sa.Boolean, nullable=False),
+    sa.Column("is_default", sa.Boolean, nullable=False),
+    sa.UniqueConstraint("model_name", "model_version"),
+)
+
+model_performance = sa.Table(
+    "model_performance",
+    metadata,
+    _id(),
+    sa.Column("model_name", sa.String(100), nullable=False, index=True),
+    sa.Column("model_version", sa.Integer, nullable=False),
+    sa.Column("scorer", sa.String(100), nullable=False),
+    sa.Column("course_id", COURSE_ID, nullable=False),
+    sa.Column("snapshot_week", sa.Integer, nullable=True),
+    sa.Column("n_samples", sa.Integer, nullable=False),
+    sa.Column("n_positive", sa.Integer, nullable=False),
+    sa.Column("roc_auc", sa.Float),
+    sa.Column("pr_auc", sa.Float),
+    sa.Column("accuracy", sa.Float),
+    sa.Column("precision_score", sa.Float),
+    sa.Column("recall_score", sa.Float),
+    sa.Column("f1_score", sa.Float),
+    sa.Column("brier_score", sa.Float),
+    sa.Column("calibration_error", sa.Float),
+    sa.Column("threshold", sa.Float),
+    sa.Column("confusion_matrix", sa.JSON),
+    sa.Column("evaluated_at", sa.DateTime, nullable=False),
+)
+
+course_model_mapping = sa.Table(
+    "course_model_mapping",
+    metadata,
+    sa.Column("course_id", COURSE_ID, primary_key=True),
+    sa.Column("model_name", sa.String(100), nullable=False),
+    sa.Column("auto_predict", sa.Boolean, nullable=False, default=True),
+    sa.Column("predict_frequency", sa.String(20), nullable=False, default="daily"),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+# --- Predictions -------------------------------------------------------------------------
+
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    *_learner_columns(),
+    sa.Column("model_name", sa.String(100), nullable=False),
+    sa.Column("model_version", sa.Integer, nullable=False),
+    sa.Column("fail_risk_score", sa.Float, nullable=False),
+    sa.Column("dropout_risk_score", sa.Float),
+    sa.Column("risk_level", sa.String(10), nullable=False),
+    sa.Column("snapshot_date", sa.Date, nullable=False),
+    sa.Column("snapshot_grade", sa.Float),
+    sa.Column("snapshot_completion_rate", sa.Float),
+    sa.Column("reasons", sa.JSON, nullable=False),
+    sa.Column("predicted_at", sa.DateTime, nullable=False),
+    sa.Column("is_latest", sa.Boolean, nullable=False),
+    sa.Index("ix_predictions_user_course", "user_id", "course_id"),
+)
+
+RAW_TABLES = {
+    t.name: t
+    for t in (
+        enrollments,
+        mooc_grades,
+        mooc_progress,
+        mooc_discussions,
+        h5p_scores,
+        h5p_scores_summary,
+        video_progress,
+        video_progress_summary,
+        dashboard_summary,
+    )
+}
