@@ -1,0 +1,229 @@
+"""The simulator's HTTP server: both APIs of the contract on one port, plus fault injection.
+
+MOOC API under `/mooc`, H5P API under `/h5p`; `/_sim/...` is the simulator's own
+control surface (not part of the contract): change faults, publish a new course,
+health. Async (Starlette on uvicorn) so hundreds of concurrent H5P calls with
+injected latency are served without a thread per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field, replace
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from dropout_pipeline.simulator import views
+from dropout_pipeline.simulator.world import CourseLearners, CourseSpec, WorldSettings, build_catalog, generate_learners, new_course
+
+DEFAULT_SESSION_ID = "simulator-session"
+DEFAULT_TOKEN = "simulator-token"
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Misbehaviour to inject; rates are per request, in [0, 1]."""
+
+    h5p_latency_ms: float = 0.0
+    mooc_latency_ms: float = 0.0
+    error_rate: float = 0.0
+    rate_limit_rate: float = 0.0
+    retry_after_seconds: float = 1.0
+    malformed_rate: float = 0.0
+    malformed_kind: str = "json"  # "json": not JSON at all; "field": a required field missing
+
+
+@dataclass
+class SimulatorState:
+    world: WorldSettings
+    session_id: str = DEFAULT_SESSION_ID
+    token: str = DEFAULT_TOKEN
+    faults: Faults = field(default_factory=Faults)
+    new_course_after_seconds: float | None = None
+    courses: dict[str, CourseSpec] = field(default_factory=dict)
+    hidden_until: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    requests_served: int = 0
+    _learners: dict[str, CourseLearners] = field(default_factory=dict)
+    _pages: OrderedDict = field(default_factory=OrderedDict)
+    _random: random.Random = field(default_factory=lambda: random.Random(0))
+
+    def __post_init__(self) -> None:
+        for spec in build_catalog(self.world):
+            self.courses[spec.course_id] = spec
+        if self.new_course_after_seconds is not None:
+            self.publish_course(delay_seconds=self.new_course_after_seconds)
+
+    def publish_course(self, n_learners: int | None = None, delay_seconds: float = 0.0) -> CourseSpec:
+        spec = new_course(self.world, index=len(self.hidden_until) + 1, n_learners=n_learners)
+        self.courses[spec.course_id] = spec
+        self.hidden_until[spec.course_id] = time.monotonic() + delay_seconds
+        return spec
+
+    def listed_courses(self) -> list[CourseSpec]:
+        now = time.monotonic()
+        return [c for c in self.courses.values() if self.hidden_until.get(c.course_id, 0) <= now]
+
+    def learners(self, course_id: str) -> CourseLearners | None:
+        spec = next((c for c in self.listed_courses() if c.course_id == course_id), None)
+        if spec is None:
+            return None
+        if course_id not in self._learners:
+            self._learners[course_id] = generate_learners(spec)
+        return self._learners[course_id]
+
+    def cached_list(self, key: tuple, build) -> list[dict]:
+        """MOOC list answers per (endpoint, course, day): computed once, paged many times."""
+        if key not in self._pages:
+            self._pages[key] = build()
+            if len(self._pages) > 256:
+                self._pages.popitem(last=False)
+        return self._pages[key]
+
+
+def _error(status: int, detail: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+async def _misbehave(state: SimulatorState, api: str) -> Response | None:
+    """Latency, then maybe a 503 or a 429, as the fault plan says."""
+    faults = state.faults
+    state.requests_served += 1
+    latency = faults.h5p_latency_ms if api == "h5p" else faults.mooc_latency_ms
+    if latency:
+        await asyncio.sleep(latency / 1000)
+    draw = state._random.random()
+    if draw < faults.error_rate:
+        return _error(503, "simulated transient failure")
+    if draw < faults.error_rate + faults.rate_limit_rate:
+        return _error(429, "slow down", headers={"Retry-After": f"{faults.retry_after_seconds:g}"})
+    return None
+
+
+def _answer(state: SimulatorState, body: dict) -> Response:
+    if state.faults.malformed_rate and state._random.random() < state.faults.malformed_rate:
+        if state.faults.malformed_kind == "json":
+            return Response(b'{"count": 3, "results": [{"user_id": 1,', media_type="application/json")
+        body = dict(body)
+        if "results" in body:
+            body["results"] = [{k: v for k, v in r.items() if k != "user_id"} for r in body["results"]]
+        else:
+            body.pop("user_id", None)
+    return Response(json.dumps(body, separators=(",", ":")).encode(), media_type="application/json")
+
+
+def _paged(request: Request, state: SimulatorState, rows: list[dict]) -> Response:
+    try:
+        page = max(1, int(request.query_params.get("page", "1")))
+        page_size = min(1000, max(1, int(request.query_params.get("page_size", "100"))))
+    except ValueError:
+        return _error(400, "page and page_size must be integers")
+    start = (page - 1) * page_size
+    more = start + page_size < len(rows)
+    return _answer(
+        state,
+        {
+            "count": len(rows),
+            "next": str(request.url.include_query_params(page=page + 1, page_size=page_size)) if more else None,
+            "previous": str(request.url.include_query_params(page=page - 1, page_size=page_size)) if page > 1 else None,
+            "results": rows[start : start + page_size],
+        },
+    )
+
+
+def build_app(state: SimulatorState) -> Starlette:
+    def as_of(request: Request):
+        try:
+            return views.as_of_date(request.query_params.get("as_of"), state.world.today), None
+        except ValueError:
+            return None, _error(400, "as_of must be YYYY-MM-DD")
+
+    async def mooc_courses(request: Request) -> Response:
+        if request.cookies.get("sessionid") != state.session_id:
+            return _error(401, "Authentication credentials were not provided or are invalid.")
+        if (failure := await _misbehave(state, "mooc")) is not None:
+            return failure
+        return _paged(request, state, [c.listing() for c in state.listed_courses()])
+
+    def mooc_export(kind: str, build):
+        async def endpoint(request: Request) -> Response:
+            if request.cookies.get("sessionid") != state.session_id:
+                return _error(401, "Authentication credentials were not provided or are invalid.")
+            if (failure := await _misbehave(state, "mooc")) is not None:
+                return failure
+            course_id = request.path_params["course_id"]
+            learners = state.learners(course_id)
+            if learners is None:
+                return _error(404, f"Course {course_id} not found.")
+            day_value, problem = as_of(request)
+            if problem:
+                return problem
+            day = views.day_of(learners, day_value)
+            rows = state.cached_list((kind, course_id, day), lambda: build(learners, day, views.visible(learners, day)))
+            return _paged(request, state, rows)
+
+        return endpoint
+
+    def h5p(view):
+        async def endpoint(request: Request) -> Response:
+            if request.headers.get("authorization") != f"Bearer {state.token}":
+                return _error(401, "Invalid or missing bearer token.")
+            if (failure := await _misbehave(state, "h5p")) is not None:
+                return failure
+            learners = state.learners(request.path_params["course_id"])
+            if learners is None:
+                return _error(404, "Course not found.")
+            index = learners.index_of.get(request.path_params["user_id"])
+            day_value, problem = as_of(request)
+            if problem:
+                return problem
+            day = views.day_of(learners, day_value)
+            if index is None or learners.enrolment_day[index] >= day:
+                return _error(404, "User not enrolled in this course.")
+            return _answer(state, view(learners, index, day))
+
+        return endpoint
+
+    async def set_faults(request: Request) -> Response:
+        state.faults = replace(state.faults, **(await request.json()))
+        return JSONResponse(asdict(state.faults))
+
+    async def add_course(request: Request) -> Response:
+        body = await request.json() if (await request.body()) else {}
+        spec = state.publish_course(n_learners=body.get("n_learners"), delay_seconds=float(body.get("delay_seconds", 0)))
+        return JSONResponse(spec.listing())
+
+    async def health(_request: Request) -> Response:
+        return JSONResponse({"status": "ok", "courses": len(state.listed_courses()), "requests_served": state.requests_served})
+
+    enrollments = lambda learners, day, idx: [views.enrollment(learners, i) for i in idx]  # noqa: E731
+    routes = [
+        Route("/mooc/courses/", mooc_courses),
+        Route("/mooc/course-enrollments-attributes/{course_id:path}/", mooc_export("enrollments", enrollments)),
+        Route("/mooc/export/student-grades/{course_id:path}/", mooc_export("grades", views.grades)),
+        Route("/mooc/export/student-progress/{course_id:path}/", mooc_export("progress", views.progress)),
+        Route("/mooc/export/student-discussions/{course_id:path}/", mooc_export("discussions", views.discussions)),
+        Route("/mooc/export/complete-student-data/{course_id:path}/", mooc_export("complete", views.complete_student)),
+        Route("/h5p/scores/{user_id:int}/{course_id:path}", h5p(views.h5p_scores)),
+        Route("/h5p/video-progress/{user_id:int}/{course_id:path}", h5p(views.video_progress)),
+        Route("/h5p/dashboard/{user_id:int}/{course_id:path}", h5p(views.dashboard)),
+        Route("/_sim/faults", set_faults, methods=["POST"]),
+        Route("/_sim/courses", add_course, methods=["POST"]),
+        Route("/_sim/health", health),
+    ]
+    return Starlette(routes=routes)
+
+
+def urls(host: str, port: int) -> tuple[str, str]:
+    """(MOOC_API_URL, H5P_API_URL) of a simulator listening on host:port."""
+    return f"http://{host}:{port}/mooc", f"http://{host}:{port}/h5p"
+
+
+

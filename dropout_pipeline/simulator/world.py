@@ -1,0 +1,310 @@
+"""A deterministic learning platform: courses, learners, and what they did day by day.
+
+Each learner gets an archetype (steady, struggling, sporadic, crammer, early dropout,
+late dropout, never started) that sets a weekly engagement curve. Work is done in
+release order (blocks, H5P quizzes, videos), so grades, progress, forum activity and,
+in the end, pass/fail and dropout all *emerge* from behaviour week by week; no label
+is drawn at random. Everything is precomputed as arrays of event days, so the state
+on any date (`as_of`) is a comparison, cheap enough to answer thousands of calls a
+second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from functools import cached_property
+
+import numpy as np
+
+PLATFORM_TZ = timezone(timedelta(hours=7))
+PASS_CUTOFF = 0.5
+BLOCKS_PER_WEEK = 10
+H5P_PER_WEEK = 2
+VIDEOS_PER_WEEK = 2
+VIDEO_SECONDS = (300, 1200)
+
+ARCHETYPES = ("steady", "struggling", "sporadic", "crammer", "early_dropout", "late_dropout", "never_started")
+ARCHETYPE_WEIGHTS = (0.30, 0.15, 0.10, 0.08, 0.15, 0.12, 0.10)
+
+CATALOG = (
+    ("DHQG-HCM", "FM101", "Financial Markets 101"),
+    ("UEL", "NLTT", "Principles of Statistics"),
+    ("UEL", "PY101", "Python Programming"),
+    ("DHQG-HCM", "DS201", "Data Science Foundations"),
+    ("UEL", "EC101", "Microeconomics"),
+    ("DHQG-HCM", "ML301", "Machine Learning"),
+    ("UEL", "AC102", "Financial Accounting"),
+    ("DHQG-HCM", "MK201", "Digital Marketing"),
+)
+
+FAMILY = ("Nguyen", "Tran", "Le", "Pham", "Hoang", "Vu", "Dang", "Bui", "Do", "Ho", "Ngo", "Duong")
+MIDDLE = ("Van", "Thi", "Minh", "Ngoc", "Duc", "Thanh", "Hoai", "Gia")
+GIVEN = ("An", "Binh", "Chi", "Dung", "Giang", "Ha", "Khoa", "Linh", "Mai", "Nam", "Phuong", "Quang", "Son", "Trang", "Tuan", "Vy")
+
+
+def _rng(*parts: object) -> np.random.Generator:
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+def _first_monday(year: int, month: int) -> date:
+    day = date(year, month, 1)
+    return day + timedelta(days=(7 - day.weekday()) % 7)
+
+
+@dataclass(frozen=True)
+class WorldSettings:
+    seed: int = 42
+    today: date = field(default_factory=date.today)
+    past_semesters: int = 3
+    courses_per_semester: int = 2
+    running_courses: int = 2
+    min_learners: int = 200
+    max_learners: int = 600
+
+
+@dataclass(frozen=True)
+class CourseSpec:
+    course_id: str
+    display_name: str
+    org: str
+    start: date
+    weeks: int
+    n_learners: int
+    semester: str
+    seed: int
+
+    @property
+    def end(self) -> date:
+        return self.start + timedelta(days=7 * self.weeks - 1)
+
+    @property
+    def start_at(self) -> datetime:
+        return datetime.combine(self.start, time(0, 0), PLATFORM_TZ)
+
+    @property
+    def end_at(self) -> datetime:
+        return datetime.combine(self.end, time(23, 59, 59), PLATFORM_TZ)
+
+    def listing(self) -> dict:
+        return {
+            "course_id": self.course_id,
+            "display_name": self.display_name,
+            "org": self.org,
+            "start": self.start_at.isoformat(),
+            "end": self.end_at.isoformat(),
+            "enrollment_count": self.n_learners,
+        }
+
+
+def semester_starts(today: date, count: int) -> list[tuple[str, date, int]]:
+    """The `count` most recent finished semesters and the one running today, oldest first.
+
+    S1 starts on the first Monday of February (15 weeks), S2 on the first Monday of
+    September (15 weeks); between them a summer term S3 starts on the first Monday of
+    June (10 weeks).
+    """
+    terms = []
+    for year in range(today.year - 4, today.year + 1):
+        terms += [(f"{year}_S1", _first_monday(year, 2), 15), (f"{year}_S3", _first_monday(year, 6), 10), (f"{year}_S2", _first_monday(year, 9), 15)]
+    terms = [t for t in terms if t[1] <= today]
+    finished = [t for t in terms if t[1] + timedelta(days=7 * t[2]) <= today and not t[0].endswith("S3")]
+    running = [t for t in terms if t[1] + timedelta(days=7 * t[2]) > today]
+    return finished[-count:] + running[-1:]
+
+
+def build_catalog(settings: WorldSettings) -> list[CourseSpec]:
+    """Finished courses of past semesters, then the courses running today."""
+    courses = []
+    terms = semester_starts(settings.today, settings.past_semesters)
+    for term_index, (semester, start, weeks) in enumerate(terms):
+        running = start + timedelta(days=7 * weeks) > settings.today
+        n_courses = settings.running_courses if running else settings.courses_per_semester
+        rng = _rng(settings.seed, semester)
+        for slot in range(n_courses):
+            org, code, title = CATALOG[(term_index * 3 + slot) % len(CATALOG)]
+            courses.append(
+                CourseSpec(
+                    course_id=f"course-v1:{org}+{code}+{semester}",
+                    display_name=title,
+                    org=org,
+                    start=start,
+                    weeks=weeks,
+                    n_learners=int(rng.integers(settings.min_learners, settings.max_learners + 1)),
+                    semester=semester,
+                    seed=settings.seed,
+                )
+            )
+    return courses
+
+
+def new_course(settings: WorldSettings, index: int, n_learners: int | None = None) -> CourseSpec:
+    """A course that opens today: what appears in the catalogue while the simulator runs."""
+    org, code, title = CATALOG[index % len(CATALOG)]
+    start = settings.today - timedelta(days=settings.today.weekday())
+    return CourseSpec(
+        course_id=f"course-v1:{org}+{code}X{index}+NEW_{start:%Y%m%d}",
+        display_name=f"{title} (new intake {index})",
+        org=org,
+        start=start,
+        weeks=12,
+        n_learners=n_learners or settings.min_learners,
+        semester=f"{start.year}_NEW",
+        seed=settings.seed,
+    )
+
+
+def _engagement(archetype: str, weeks: int, rng: np.random.Generator) -> np.ndarray:
+    """Work done per week, as a share of that week's released work (above 1: catching up)."""
+    noise = rng.normal(0, 0.1, weeks)
+    w = np.arange(weeks)
+    if archetype == "steady":
+        curve = 0.9 + noise
+    elif archetype == "struggling":
+        curve = 0.55 + 1.5 * noise
+    elif archetype == "sporadic":
+        curve = np.where(rng.random(weeks) < 0.5, 1.1, 0.05) + noise
+    elif archetype == "crammer":
+        curve = np.where(w >= weeks - 3, 2.6, 0.2) + noise
+    elif archetype == "early_dropout":
+        curve = np.where(w < rng.integers(1, 4), 0.7, 0.0) + noise
+    elif archetype == "late_dropout":
+        curve = np.where(w < rng.integers(int(weeks * 0.4), int(weeks * 0.75)), 0.8, 0.0) + noise
+    else:  # never_started
+        curve = np.zeros(weeks)
+    return np.clip(curve, 0.0, 3.0) * (curve > 0.03)
+
+
+def _completion_days(work: np.ndarray, per_week: int) -> np.ndarray:
+    """Day (from course start) each item of a weekly-released stream is finished; inf: never.
+
+    work[learner, week] is items' worth of effort; a learner cannot finish items not yet
+    released, so effort beyond the released backlog is lost.
+    """
+    n, weeks = work.shape
+    n_items = per_week * weeks
+    items = np.arange(n_items)[None, :]
+    done = np.full((n, n_items), np.inf)
+    pointer = np.zeros(n)
+    for week in range(weeks):
+        before = pointer.copy()
+        pointer = np.minimum(pointer + work[:, week] * per_week, (week + 1) * per_week)
+        gained = np.maximum(pointer - before, 1e-9)[:, None]
+        finished_now = (items + 1 <= pointer[:, None] + 1e-9) & (items + 1 > before[:, None] + 1e-9)
+        day = 7 * week + np.clip((items + 1 - before[:, None]) / gained, 0, 1) * 6.9
+        done = np.where(finished_now, day, done)
+    return done
+
+
+@dataclass
+class CourseLearners:
+    """Every learner of one course, with the day (from course start) of every event."""
+
+    spec: CourseSpec
+    user_ids: np.ndarray
+    archetypes: list[str]
+    names: list[str]
+    modes: list[str]
+    enrolment_day: np.ndarray
+    block_done: np.ndarray
+    h5p_done: np.ndarray
+    h5p_percent: np.ndarray
+    h5p_attempts: np.ndarray
+    video_done: np.ndarray
+    video_started: np.ndarray
+    video_final_fraction: np.ndarray
+    post_days: list[np.ndarray]
+    post_kinds: list[np.ndarray]
+    post_upvotes: list[np.ndarray]
+    video_durations: np.ndarray
+    h5p_content_ids: np.ndarray
+    video_content_ids: np.ndarray
+
+    @cached_property
+    def index_of(self) -> dict[int, int]:
+        return {int(u): i for i, u in enumerate(self.user_ids)}
+
+    @cached_property
+    def last_event_day(self) -> np.ndarray:
+        """Sorted event days per learner, for 'last activity as of day D' look-ups."""
+        return [
+            np.sort(
+                np.concatenate(
+                    [
+                        row_b[np.isfinite(row_b)],
+                        row_h[np.isfinite(row_h)],
+                        row_v[np.isfinite(row_v)],
+                        posts,
+                    ]
+                )
+            )
+            for row_b, row_h, row_v, posts in zip(self.block_done, self.h5p_done, self.video_started, self.post_days)
+        ]
+
+
+def generate_learners(spec: CourseSpec) -> CourseLearners:
+    rng = _rng(spec.seed, spec.course_id)
+    n, weeks = spec.n_learners, spec.weeks
+    archetypes = list(rng.choice(ARCHETYPES, size=n, p=ARCHETYPE_WEIGHTS))
+    ability = np.array([rng.beta(6, 2) if a in ("steady", "crammer") else rng.beta(3, 3) if a != "struggling" else rng.beta(2, 4) for a in archetypes])
+    enrolment_day = np.where(rng.random(n) < 0.75, -rng.uniform(0, 14, n), rng.uniform(0, 24, n))
+    work = np.vstack([_engagement(a, weeks, rng) for a in archetypes])
+    work[np.arange(weeks)[None, :] * 7 < enrolment_day[:, None] - 6] = 0.0  # nothing before enrolling
+
+    block_done = _completion_days(work, BLOCKS_PER_WEEK)
+    h5p_done = _completion_days(work * rng.uniform(0.7, 1.0, (n, 1)), H5P_PER_WEEK)
+    video_work = work * rng.uniform(0.5, 1.0, (n, 1))
+    video_done = _completion_days(video_work, VIDEOS_PER_WEEK)
+    n_h5p, n_video = weeks * H5P_PER_WEEK, weeks * VIDEOS_PER_WEEK
+    h5p_percent = np.clip(ability[:, None] * 100 + rng.normal(0, 15, (n, n_h5p)), 0, 100).round(1)
+    h5p_attempts = 1 + rng.poisson(np.clip(1.5 - ability, 0.1, None)[:, None], (n, n_h5p))
+
+    # Videos are watched in order; the first unfinished one is left part-watched where
+    # the learner's effort ran out.
+    finished = np.isfinite(video_done)
+    video_started = np.where(finished, np.maximum(video_done - rng.uniform(0.1, 2.0, video_done.shape), 0), np.inf)
+    finished_videos = finished.sum(axis=1)
+    partial = (finished_videos < n_video) & (work.sum(axis=1) > 0)
+    video_final_fraction = np.where(partial, rng.uniform(0.1, 0.9, n), 0.0)
+    for i in np.flatnonzero(partial):
+        j = finished_videos[i]
+        last_done = video_done[i, j - 1] if j > 0 else max(enrolment_day[i], 0) + 1
+        video_started[i, j] = min(last_done + 0.5, 7 * weeks - 1)
+
+    sociability = rng.gamma(1.0, 0.6, n)
+    post_days, post_kinds, post_upvotes = [], [], []
+    for i in range(n):
+        counts = rng.poisson(np.minimum(work[i], 1.2) * sociability[i])
+        days = np.concatenate([7 * w + rng.uniform(0, 6.9, c) for w, c in enumerate(counts)]) if counts.sum() else np.empty(0)
+        post_days.append(np.sort(days))
+        post_kinds.append(rng.choice(np.array(["thread", "comment", "question"]), size=len(days), p=(0.25, 0.6, 0.15)))
+        post_upvotes.append(rng.poisson(0.8, len(days)))
+
+    names = [f"{FAMILY[rng.integers(len(FAMILY))]} {MIDDLE[rng.integers(len(MIDDLE))]} {GIVEN[rng.integers(len(GIVEN))]}" for _ in range(n)]
+    modes = ["verified" if (a in ("steady", "crammer") and rng.random() < 0.5) or rng.random() < 0.15 else "audit" for a in archetypes]
+    base = int(_rng(spec.seed, "users").integers(100_000, 200_000))
+    user_ids = base + rng.choice(60_000, size=n, replace=False)
+    content_base = int(_rng(spec.seed, spec.course_id, "content").integers(1_000, 9_000)) * 100
+    return CourseLearners(
+        spec=spec,
+        user_ids=user_ids,
+        archetypes=archetypes,
+        names=names,
+        modes=modes,
+        enrolment_day=enrolment_day,
+        block_done=block_done,
+        h5p_done=h5p_done,
+        h5p_percent=h5p_percent,
+        h5p_attempts=h5p_attempts,
+        video_done=video_done,
+        video_started=video_started,
+        video_final_fraction=video_final_fraction,
+        post_days=post_days,
+        post_kinds=post_kinds,
+        post_upvotes=post_upvotes,
+        video_durations=rng.integers(*VIDEO_SECONDS, n_video),
+        h5p_content_ids=content_base + np.arange(n_h5p),
+        video_content_ids=content_base + 50 + np.arange(n_video),
+    )
