@@ -26,7 +26,7 @@ VIDEOS_PER_WEEK = 2
 VIDEO_SECONDS = (300, 1200)
 
 ARCHETYPES = ("steady", "struggling", "sporadic", "crammer", "early_dropout", "late_dropout", "never_started")
-ARCHETYPE_WEIGHTS = (0.30, 0.15, 0.10, 0.08, 0.15, 0.12, 0.10)
+ARCHETYPE_WEIGHTS = (0.34, 0.14, 0.10, 0.08, 0.14, 0.12, 0.08)
 
 CATALOG = (
     ("DHQG-HCM", "FM101", "Financial Markets 101"),
@@ -161,20 +161,21 @@ def _engagement(archetype: str, weeks: int, rng: np.random.Generator) -> np.ndar
     noise = rng.normal(0, 0.1, weeks)
     w = np.arange(weeks)
     if archetype == "steady":
-        curve = 0.9 + noise
+        base = np.full(weeks, 0.9)
     elif archetype == "struggling":
-        curve = 0.55 + 1.5 * noise
+        base, noise = np.full(weeks, 0.55), 1.5 * noise
     elif archetype == "sporadic":
-        curve = np.where(rng.random(weeks) < 0.5, 1.1, 0.05) + noise
+        base = np.where(rng.random(weeks) < 0.5, 1.1, 0.05)
     elif archetype == "crammer":
-        curve = np.where(w >= weeks - 3, 2.6, 0.2) + noise
+        base = np.where(w >= weeks - 3, 2.6, 0.2)
     elif archetype == "early_dropout":
-        curve = np.where(w < rng.integers(1, 4), 0.7, 0.0) + noise
+        base = np.where(w < rng.integers(1, 4), 0.7, 0.0)
     elif archetype == "late_dropout":
-        curve = np.where(w < rng.integers(int(weeks * 0.4), int(weeks * 0.75)), 0.8, 0.0) + noise
+        base = np.where(w < rng.integers(int(weeks * 0.4), int(weeks * 0.75)), 0.8, 0.0)
     else:  # never_started
-        curve = np.zeros(weeks)
-    return np.clip(curve, 0.0, 3.0) * (curve > 0.03)
+        base = np.zeros(weeks)
+    # Noise perturbs weeks with engagement; a learner who has stopped stays stopped.
+    return np.where(base > 0, np.clip(base + noise, 0.02, 3.0), 0.0)
 
 
 def _completion_days(work: np.ndarray, per_week: int) -> np.ndarray:
@@ -248,13 +249,13 @@ def generate_learners(spec: CourseSpec) -> CourseLearners:
     rng = _rng(spec.seed, spec.course_id)
     n, weeks = spec.n_learners, spec.weeks
     archetypes = list(rng.choice(ARCHETYPES, size=n, p=ARCHETYPE_WEIGHTS))
-    ability = np.array([rng.beta(6, 2) if a in ("steady", "crammer") else rng.beta(3, 3) if a != "struggling" else rng.beta(2, 4) for a in archetypes])
+    ability = np.array([rng.beta(7, 2) if a in ("steady", "crammer") else rng.beta(4, 3) if a != "struggling" else rng.beta(3, 4) for a in archetypes])
     enrolment_day = np.where(rng.random(n) < 0.75, -rng.uniform(0, 14, n), rng.uniform(0, 24, n))
     work = np.vstack([_engagement(a, weeks, rng) for a in archetypes])
     work[np.arange(weeks)[None, :] * 7 < enrolment_day[:, None] - 6] = 0.0  # nothing before enrolling
 
     block_done = _completion_days(work, BLOCKS_PER_WEEK)
-    h5p_done = _completion_days(work * rng.uniform(0.7, 1.0, (n, 1)), H5P_PER_WEEK)
+    h5p_done = _completion_days(work * rng.uniform(0.85, 1.05, (n, 1)), H5P_PER_WEEK)
     video_work = work * rng.uniform(0.5, 1.0, (n, 1))
     video_done = _completion_days(video_work, VIDEOS_PER_WEEK)
     n_h5p, n_video = weeks * H5P_PER_WEEK, weeks * VIDEOS_PER_WEEK

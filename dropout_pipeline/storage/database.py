@@ -50,6 +50,19 @@ def create_db_engine(url: str) -> sa.Engine:
     return engine
 
 
+_engines: dict[str, sa.Engine] = {}
+
+
+def engine_for(url: str) -> sa.Engine:
+    """One migrated engine per URL and process: the schema is brought up to date on first use."""
+    with _migrate_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = create_db_engine(url)
+    upgrade_schema(engine)
+    return engine
+
+
 def alembic_config(connection: sa.Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))

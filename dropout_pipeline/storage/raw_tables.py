@@ -1,0 +1,36 @@
+"""Reading and replacing a course's raw ingestion tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+
+from dropout_pipeline.storage import schema
+from dropout_pipeline.storage.database import read_frame, replace_rows
+
+
+def replace_course_tables(connection: sa.Connection, course_id: str, tables: dict[str, list[dict]]) -> dict[str, int]:
+    """Swap in a course's new pull of the given tables, inside the caller's transaction."""
+    return {name: replace_rows(connection, schema.RAW_TABLES[name], {"course_id": course_id}, rows) for name, rows in tables.items()}
+
+
+def upsert_course(connection: sa.Connection, row: dict) -> None:
+    replace_rows(connection, schema.courses, {"course_id": row["course_id"]}, [row])
+
+
+def read_course_tables(connection: sa.Connection, course_id: str) -> dict[str, pd.DataFrame]:
+    """All raw tables of one course, as frames shaped like their tables."""
+    return {
+        name: read_frame(connection, sa.select(table).where(table.c.course_id == course_id))
+        for name, table in schema.RAW_TABLES.items()
+    }
+
+
+def read_course(connection: sa.Connection, course_id: str) -> dict | None:
+    row = connection.execute(sa.select(schema.courses).where(schema.courses.c.course_id == course_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def enrolled_user_ids(connection: sa.Connection, course_id: str) -> list[int]:
+    table = schema.enrollments
+    return list(connection.execute(sa.select(table.c.user_id).where(table.c.course_id == course_id).order_by(table.c.user_id)).scalars())
