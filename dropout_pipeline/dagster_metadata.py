@@ -30,3 +30,15 @@ def pull_metadata(rows: Sequence[Mapping], stats: CallStats) -> dict[str, dg.Met
         "duration_seconds": dg.MetadataValue.float(round(stats.duration_seconds, 3)),
         "preview": preview(rows),
     }
+
+
+def check_result(check_name: str, outcome, severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR, asset_key: str | None = None) -> dg.AssetCheckResult:
+    """A CheckOutcome (features.validation) as a Dagster check result."""
+    return dg.AssetCheckResult(
+        check_name=check_name,
+        asset_key=asset_key,
+        passed=bool(outcome.passed),
+        severity=severity,
+        description=outcome.description,
+        metadata={key: dg.MetadataValue.json(value) if isinstance(value, (dict, list)) else value for key, value in outcome.metadata.items()},
+    )

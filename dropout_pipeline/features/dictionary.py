@@ -20,6 +20,7 @@ class Feature:
     source: str
     unit: str
     dtype: Literal["float", "int", "category"]
+    nullable: bool = False  # null means "undefined for this learner" (e.g. never active), not "missing"
 
 
 FEATURES: tuple[Feature, ...] = (
@@ -27,10 +28,10 @@ FEATURES: tuple[Feature, ...] = (
     Feature("enrollment_mode", "Enrolment track (audit, verified, ...)", "enrollments.mode", "category", "category"),
     Feature("is_active_enrollment", "1 if the enrolment is active", "enrollments.is_active", "0/1", "int"),
     Feature("days_since_enrollment", "Days from enrolment to the snapshot date", "enrollments.created", "days", "float"),
-    Feature("enrolled_days_after_start", "Days between course start and enrolment (negative: before start)", "enrollments.created, courses.start", "days", "float"),
+    Feature("enrolled_days_after_start", "Days between course start and enrolment", "enrollments.created, courses.start", "signed days (negative: before start)", "float"),
     Feature("course_week", "Week of the course at the snapshot date (1 = first week)", "courses.start", "week", "int"),
-    Feature("course_elapsed_fraction", "Fraction of the course calendar elapsed at the snapshot date", "courses.start, courses.end", "0-1", "float"),
-    Feature("course_duration_weeks", "Planned length of the course", "courses.start, courses.end", "weeks", "float"),
+    Feature("course_elapsed_fraction", "Fraction of the course calendar elapsed at the snapshot date (null: self-paced, no end)", "courses.start, courses.end", "0-1", "float", nullable=True),
+    Feature("course_duration_weeks", "Planned length of the course (null: self-paced, no end)", "courses.start, courses.end", "weeks", "float", nullable=True),
     # Grades
     Feature("mooc_grade_percentage", "Course grade so far (unattempted work counts as 0)", "mooc_grades.percent_grade", "%", "float"),
     Feature("mooc_letter_grade", "Letter grade so far ('none' when the platform gives none)", "mooc_grades.letter_grade", "category", "category"),
@@ -38,14 +39,14 @@ FEATURES: tuple[Feature, ...] = (
     Feature("graded_sections_total", "Graded sections listed in the grade breakdown", "mooc_grades.section_breakdown", "count", "int"),
     Feature("graded_sections_attempted", "Graded sections attempted so far", "mooc_grades.section_breakdown", "count", "int"),
     Feature("graded_attempt_rate", "Share of graded sections attempted", "mooc_grades.section_breakdown", "0-1", "float"),
-    Feature("attempted_sections_avg_percent", "Mean score on the sections attempted (quality of work done)", "mooc_grades.section_breakdown", "%", "float"),
+    Feature("attempted_sections_avg_percent", "Mean score on the sections attempted (null: none attempted)", "mooc_grades.section_breakdown", "%", "float", nullable=True),
     # Progress
     Feature("total_blocks", "Course blocks (units) in the course", "mooc_progress.total_blocks", "count", "int"),
     Feature("completed_blocks", "Blocks completed so far", "mooc_progress.completed_blocks", "count", "int"),
     Feature("progress_percent", "Platform's progress indicator", "mooc_progress.progress_percent", "%", "float"),
     Feature("mooc_completion_rate", "Share of blocks completed", "mooc_progress.completion_rate", "0-1", "float"),
     Feature("has_any_activity", "1 if the learner has ever opened the course", "mooc_progress.last_activity", "0/1", "int"),
-    Feature("days_since_last_activity", "Days from the last activity to the snapshot date (null: never active)", "mooc_progress.last_activity", "days", "float"),
+    Feature("days_since_last_activity", "Days from the last activity to the snapshot date (null: never active)", "mooc_progress.last_activity", "days", "float", nullable=True),
     Feature("days_inactive_share", "Days since last activity (or since enrolment, if never active) over days enrolled", "mooc_progress.last_activity, enrollments.created", "0-1", "float"),
     # Discussions
     Feature("discussion_threads_count", "Forum threads started", "mooc_discussions.threads_count", "count", "int"),
@@ -57,16 +58,16 @@ FEATURES: tuple[Feature, ...] = (
     Feature("h5p_total_contents", "H5P contents the learner has a record for", "h5p_scores_summary.total_contents", "count", "int"),
     Feature("h5p_completed_contents", "H5P contents finished", "h5p_scores_summary.completed_contents", "count", "int"),
     Feature("h5p_completion_rate", "Finished H5P contents over the course's H5P contents", "h5p_scores_summary, dashboard_summary.h5p_total_contents", "0-1", "float"),
-    Feature("h5p_score_percentage", "Total H5P score over total H5P maximum, on contents attempted", "h5p_scores_summary.overall_percentage", "%", "float"),
-    Feature("h5p_avg_attempts", "Mean attempts per attempted H5P content", "h5p_scores.attempts", "attempts", "float"),
-    Feature("h5p_days_since_last_finish", "Days since the learner last finished an H5P content (null: never)", "h5p_scores.finished_at", "days", "float"),
+    Feature("h5p_score_percentage", "Total H5P score over total H5P maximum, on contents attempted (null: none)", "h5p_scores_summary.overall_percentage", "%", "float", nullable=True),
+    Feature("h5p_avg_attempts", "Mean attempts per attempted H5P content (null: none attempted)", "h5p_scores.attempts", "attempts", "float", nullable=True),
+    Feature("h5p_days_since_last_finish", "Days since the learner last finished an H5P content (null: never)", "h5p_scores.finished_at", "days", "float", nullable=True),
     # Video
     Feature("video_total_videos", "Videos in the course", "dashboard_summary.video_total_videos", "count", "int"),
     Feature("video_completed_videos", "Videos watched to the end", "video_progress_summary.completed_videos", "count", "int"),
     Feature("video_in_progress_videos", "Videos started but not finished", "video_progress_summary.in_progress_videos", "count", "int"),
     Feature("video_watch_time_minutes", "Time watched, summed over videos", "video_progress_summary.total_watched_time", "minutes", "float"),
-    Feature("video_watch_ratio", "Time watched over the length of all course videos", "video_progress_summary", "0-1", "float"),
-    Feature("video_days_since_last_watch", "Days since the learner last watched a video (null: never)", "video_progress.last_watched_at", "days", "float"),
+    Feature("video_watch_ratio", "Time watched over the length of the videos the learner started (null: none started)", "video_progress_summary", "0-1", "float", nullable=True),
+    Feature("video_days_since_last_watch", "Days since the learner last watched a video (null: never)", "video_progress.last_watched_at", "days", "float", nullable=True),
     # Dashboard
     Feature("dashboard_overall_completion", "H5P dashboard's overall completion", "dashboard_summary.overall_completion", "%", "float"),
     Feature("dashboard_completed_items", "Items completed on the H5P dashboard", "dashboard_summary.completed_items", "count", "int"),
@@ -92,5 +93,5 @@ def feature_dictionary_markdown() -> str:
         "| feature | meaning | source | unit | type |",
         "|---|---|---|---|---|",
     ]
-    lines += [f"| `{f.name}` | {f.meaning} | {f.source} | {f.unit} | {f.dtype} |" for f in FEATURES]
+    lines += [f"| `{f.name}` | {f.meaning} | {f.source} | {f.unit} | {f.dtype}{', nullable' if f.nullable else ''} |" for f in FEATURES]
     return "\n".join(lines) + "\n"

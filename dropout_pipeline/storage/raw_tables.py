@@ -34,3 +34,14 @@ def read_course(connection: sa.Connection, course_id: str) -> dict | None:
 def enrolled_user_ids(connection: sa.Connection, course_id: str) -> list[int]:
     table = schema.enrollments
     return list(connection.execute(sa.select(table.c.user_id).where(table.c.course_id == course_id).order_by(table.c.user_id)).scalars())
+
+
+def tables_as_frames(tables: dict[str, list[dict]]) -> dict[str, pd.DataFrame]:
+    """A pull's rows as frames shaped like the stored tables (empty pulls keep their columns)."""
+    return {
+        name: pd.DataFrame(rows, columns=[c.name for c in schema.RAW_TABLES[name].columns if c.name != "id"])
+        for name, rows in tables.items()
+    }
+
+
+RAW_TABLE_NAMES: list[str] = list(schema.RAW_TABLES)

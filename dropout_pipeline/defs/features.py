@@ -1,0 +1,182 @@
+"""Feature assets: current student_features, its weekly history, and frozen training_data."""
+
+from datetime import datetime, timezone
+
+import dagster as dg
+import pandas as pd
+
+from dropout_pipeline.dagster_metadata import check_result, preview
+from dropout_pipeline.defs.partitions import courses_partitions
+from dropout_pipeline.defs.resources import DatabaseResource, PipelineSettings, SourceApiResource
+from dropout_pipeline.features import validation
+from dropout_pipeline.features.build import build_features
+from dropout_pipeline.features.calendar import CourseCalendar
+from dropout_pipeline.features.labels import snapshot_plan, training_rows
+from dropout_pipeline.features.replay import as_of_ignored
+from dropout_pipeline.ingestion.pull import pull_course
+from dropout_pipeline.storage.feature_tables import (
+    insert_new_training_rows,
+    read_history,
+    replace_current_features,
+    replace_history_snapshot,
+)
+from dropout_pipeline.storage.raw_tables import RAW_TABLE_NAMES, read_course, read_course_tables, tables_as_frames
+
+GROUP = "features"
+STALE_AFTER_HOURS = 36
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _calendar(database: DatabaseResource, course_id: str) -> tuple[dict, CourseCalendar]:
+    with database.engine().connect() as connection:
+        course = read_course(connection, course_id)
+    if course is None:
+        raise dg.Failure(f"course {course_id} is not stored: materialize `enrollments` for it first")
+    return course, CourseCalendar(course_id, course["start"], course["end"])
+
+
+@dg.asset(
+    partitions_def=courses_partitions,
+    group_name=GROUP,
+    kinds={"sql", "pandas"},
+    deps=RAW_TABLE_NAMES,
+    check_specs=[
+        dg.AssetCheckSpec("schema_and_ranges", asset="student_features", blocking=True, description="types, value ranges, unique (user_id, course_id)"),
+        dg.AssetCheckSpec("every_enrolled_learner_present", asset="student_features", blocking=True),
+        dg.AssetCheckSpec("null_rates", asset="student_features", description="nullable features under 95% null, others never null"),
+        dg.AssetCheckSpec("built_from_fresh_data", asset="student_features", description=f"raw data pulled within {STALE_AFTER_HOURS}h"),
+    ],
+)
+def student_features(context: dg.AssetExecutionContext, source_api: SourceApiResource, database: DatabaseResource) -> dg.MaterializeResult:
+    """One row per enrolled learner of the course with every documented feature, as of the
+    snapshot date (today, or SOURCE_API_AS_OF). Also records that day's weekly-history row."""
+    course_id = context.partition_key
+    course, calendar = _calendar(database, course_id)
+    snapshot_date = source_api.snapshot_date()
+    with database.engine().connect() as connection:
+        tables = read_course_tables(connection, course_id)
+    features = build_features(tables, pd.DataFrame([course]), snapshot_date)
+    now = _utcnow()
+    with database.engine().begin() as connection:
+        replace_current_features(connection, course_id, features, now)
+        replace_history_snapshot(connection, course_id, features, calendar.week_of(snapshot_date), now)
+
+    fetched = tables["enrollments"]["fetched_at"].min() if len(tables["enrollments"]) else None
+    age_hours = (now - pd.Timestamp(fetched).to_pydatetime()).total_seconds() / 3600 if fetched is not None else None
+    freshness = validation.CheckOutcome(
+        age_hours is not None and age_hours <= STALE_AFTER_HOURS,
+        f"raw data is {age_hours:.1f}h old" if age_hours is not None else "no raw data",
+        {"raw_data_age_hours": round(age_hours, 2) if age_hours is not None else None},
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": dg.MetadataValue.int(len(features)),
+            "snapshot_date": dg.MetadataValue.text(snapshot_date.isoformat()),
+            "course_week": dg.MetadataValue.int(calendar.week_of(snapshot_date)),
+            "null_rate_per_feature": dg.MetadataValue.json(validation.null_rates(features)),
+            "preview": preview(features),
+        },
+        check_results=[
+            check_result("schema_and_ranges", validation.validate_features(features)),
+            check_result("every_enrolled_learner_present", validation.every_learner_present(features, tables["enrollments"]["user_id"])),
+            check_result("null_rates", validation.null_rates_acceptable(features), dg.AssetCheckSeverity.WARN),
+            check_result("built_from_fresh_data", freshness, dg.AssetCheckSeverity.WARN),
+        ],
+    )
+
+
+@dg.asset(partitions_def=courses_partitions, group_name=GROUP, kinds={"sql", "pandas"}, deps=["enrollments"])
+def student_feature_history(
+    context: dg.AssetExecutionContext, source_api: SourceApiResource, database: DatabaseResource
+) -> dg.MaterializeResult:
+    """The course's weekly feature snapshots rebuilt by replaying the APIs `as_of` the end of
+    every course week (and the end date, whose snapshot gives the final outcomes).
+
+    Needs a server that honours `as_of`; a server that ignores it is detected and the
+    replay fails without writing. All snapshots are written in one transaction.
+    """
+    course_id = context.partition_key
+    course, calendar = _calendar(database, course_id)
+    dates = snapshot_plan(calendar, source_api.snapshot_date())
+    if not dates:
+        return dg.MaterializeResult(metadata={"snapshots": 0, "note": "the course has not completed a week yet"})
+    courses = pd.DataFrame([course])
+    snapshots, calls, retries = [], 0, 0
+    for number, day in enumerate(dates, start=1):
+        pull = pull_course(source_api.client_settings(), course_id, as_of=day)
+        snapshots.append(build_features(tables_as_frames(pull.tables), courses, day))
+        calls, retries = calls + pull.stats.calls, retries + pull.stats.retries
+        context.log.info(f"{course_id}: snapshot {number}/{len(dates)} as of {day} ({len(snapshots[-1])} learners, {pull.stats.calls} calls)")
+    if as_of_ignored(snapshots):
+        raise dg.Failure(f"the platform ignored `as_of` for {course_id}: every weekly snapshot is identical, so no history was written")
+    now = _utcnow()
+    with database.engine().begin() as connection:
+        for day, features in zip(dates, snapshots):
+            replace_history_snapshot(connection, course_id, features, calendar.week_of(day), now)
+    return dg.MaterializeResult(
+        metadata={
+            "snapshots": dg.MetadataValue.int(len(dates)),
+            "dagster/row_count": dg.MetadataValue.int(sum(len(s) for s in snapshots)),
+            "first_snapshot": dg.MetadataValue.text(dates[0].isoformat()),
+            "last_snapshot": dg.MetadataValue.text(dates[-1].isoformat()),
+            "api_calls": dg.MetadataValue.int(calls),
+            "retries": dg.MetadataValue.int(retries),
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=courses_partitions,
+    group_name=GROUP,
+    kinds={"sql", "pandas"},
+    deps=[student_feature_history],
+    check_specs=[
+        dg.AssetCheckSpec("schema_and_labels", asset="training_data", blocking=True, description="features in range, labels never null, one row per learner and week"),
+        dg.AssetCheckSpec("label_balance", asset="training_data", description="share of passed and dropped-out learners"),
+    ],
+)
+def training_data(
+    context: dg.AssetExecutionContext, source_api: SourceApiResource, database: DatabaseResource, settings: PipelineSettings
+) -> dg.MaterializeResult:
+    """Labelled weekly snapshots of a finished course, frozen: insert-only, enforced by the
+    database. Rebuilding adds only rows not frozen yet. Rows that fail validation are not
+    inserted at all (nothing immutable is ever written wrong)."""
+    course_id = context.partition_key
+    _course, calendar = _calendar(database, course_id)
+    if not calendar.is_finished(source_api.snapshot_date()):
+        nothing = validation.CheckOutcome(True, "course still running: nothing to freeze")
+        return dg.MaterializeResult(
+            metadata={"rows_added": 0, "note": "course still running"},
+            check_results=[check_result("schema_and_labels", nothing), check_result("label_balance", nothing, dg.AssetCheckSeverity.WARN)],
+        )
+    with database.engine().connect() as connection:
+        history = read_history(connection, course_id)
+    try:
+        rows = training_rows(history, calendar, settings.dropout_inactive_days, _utcnow())
+    except ValueError as error:
+        raise dg.Failure(str(error)) from None
+    schema_outcome = validation.validate_training_rows(rows)
+    added = 0
+    if schema_outcome.passed:
+        with database.engine().begin() as connection:
+            added = insert_new_training_rows(connection, rows)
+    context.log.info(f"{course_id}: {added} new training rows ({len(rows)} candidates)")
+    return dg.MaterializeResult(
+        metadata={
+            "rows_added": dg.MetadataValue.int(added),
+            "dagster/row_count": dg.MetadataValue.int(len(rows)),
+            "semester": dg.MetadataValue.text(calendar.semester),
+            "snapshot_weeks": dg.MetadataValue.int(int(rows["snapshot_week"].nunique())),
+            "preview": preview(rows),
+        },
+        check_results=[
+            check_result("schema_and_labels", schema_outcome),
+            check_result("label_balance", validation.label_balance(rows), dg.AssetCheckSeverity.WARN),
+        ],
+    )
+
+
+FEATURE_ASSETS = [student_features, student_feature_history, training_data]

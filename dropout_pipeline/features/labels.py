@@ -1,0 +1,62 @@
+"""Final outcomes of a finished course, and the labelled training rows built from them.
+
+Labels come from the course's last snapshot (its end date); features from the weekly
+snapshots strictly before it, so a row never contains what it is asked to predict.
+- is_passed: the platform's final verdict (`mooc_is_passed` on the end date).
+- is_dropout: no activity in the last `inactive_days` days before the end (30 in the
+  legacy system), including never having been active at all.
+- final_grade: the final course grade in %.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pandas as pd
+
+from dropout_pipeline.features.calendar import CourseCalendar
+from dropout_pipeline.features.dictionary import FEATURE_NAMES
+
+
+def final_outcomes(final_snapshot: pd.DataFrame, inactive_days: int) -> pd.DataFrame:
+    inactive = final_snapshot["days_since_last_activity"].isna() | (final_snapshot["days_since_last_activity"] > inactive_days)
+    return pd.DataFrame(
+        {
+            "user_id": final_snapshot["user_id"],
+            "course_id": final_snapshot["course_id"],
+            "is_passed": final_snapshot["mooc_is_passed"].astype(bool),
+            "is_dropout": inactive.astype(bool),
+            "final_grade": final_snapshot["mooc_grade_percentage"].astype(float),
+        }
+    )
+
+
+def training_rows(history: pd.DataFrame, calendar: CourseCalendar, inactive_days: int, created_at: datetime) -> pd.DataFrame:
+    """Weekly snapshots before the end, each joined to the learner's final outcome.
+
+    `history` holds the course's weekly snapshots, including the one on its end date.
+    """
+    end = calendar.end_date
+    if end is None:
+        raise ValueError(f"{calendar.course_id} has no end date: a self-paced course never freezes training rows")
+    snapshot_dates = pd.to_datetime(history["snapshot_date"]).dt.date
+    final = history[snapshot_dates == end]
+    if final.empty:
+        raise ValueError(f"{calendar.course_id}: no snapshot on its end date {end}; rebuild its weekly history first")
+    outcomes = final_outcomes(final, inactive_days)
+    weekly = history[snapshot_dates < end]
+    rows = weekly[["user_id", "course_id", *FEATURE_NAMES, "snapshot_date", "snapshot_week"]].merge(
+        outcomes, on=["user_id", "course_id"], how="inner", validate="many_to_one"
+    )
+    rows["semester"] = calendar.semester
+    rows["created_at"] = created_at
+    rows["snapshot_date"] = pd.to_datetime(rows["snapshot_date"]).dt.date
+    return rows.reset_index(drop=True)
+
+
+def snapshot_plan(calendar: CourseCalendar, today: date) -> list[date]:
+    """Dates to replay: the end of each course week so far, and the end date once finished."""
+    dates = calendar.weekly_snapshot_dates(until=today)
+    if calendar.is_finished(today):
+        dates.append(calendar.end_date)
+    return dates

@@ -1,0 +1,77 @@
+"""Writing and reading student_features, its weekly history, and training_data."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pandas as pd
+import sqlalchemy as sa
+
+from dropout_pipeline.features.build import enforce_feature_types
+from dropout_pipeline.storage import schema
+from dropout_pipeline.storage.database import frame_records, read_frame, replace_rows
+
+
+def replace_current_features(connection: sa.Connection, course_id: str, features: pd.DataFrame, updated_at: datetime) -> int:
+    """The course's rows of student_features become `features` (one row per learner)."""
+    rows = frame_records(features.assign(updated_at=updated_at), [c.name for c in schema.student_features.columns if c.name != "id"])
+    return replace_rows(connection, schema.student_features, {"course_id": course_id}, rows)
+
+
+def replace_history_snapshot(connection: sa.Connection, course_id: str, features: pd.DataFrame, snapshot_week: int, recorded_at: datetime) -> int:
+    """Record one snapshot; a rerun for the same date replaces it, never duplicates."""
+    snapshot_date = features["snapshot_date"].iloc[0] if len(features) else None
+    frame = features.assign(snapshot_week=snapshot_week, recorded_at=recorded_at)
+    rows = frame_records(frame, [c.name for c in schema.student_features_history.columns if c.name != "id"])
+    return replace_rows(connection, schema.student_features_history, {"course_id": course_id, "snapshot_date": snapshot_date}, rows)
+
+
+def _read(connection: sa.Connection, table: sa.Table, course_id: str) -> pd.DataFrame:
+    frame = read_frame(connection, sa.select(table).where(table.c.course_id == course_id))
+    return enforce_feature_types(frame) if len(frame) else frame
+
+
+def read_current_features(connection: sa.Connection, course_id: str) -> pd.DataFrame:
+    return _read(connection, schema.student_features, course_id)
+
+
+def read_history(connection: sa.Connection, course_id: str) -> pd.DataFrame:
+    return _read(connection, schema.student_features_history, course_id)
+
+
+def history_dates(connection: sa.Connection, course_id: str) -> list[date]:
+    table = schema.student_features_history
+    query = sa.select(table.c.snapshot_date).where(table.c.course_id == course_id).distinct().order_by(table.c.snapshot_date)
+    return list(connection.execute(query).scalars())
+
+
+def insert_new_training_rows(connection: sa.Connection, rows: pd.DataFrame) -> int:
+    """Insert the rows whose (learner, course, week) is not frozen yet; never touch the rest."""
+    if rows.empty:
+        return 0
+    table = schema.training_data
+    course_ids = rows["course_id"].unique().tolist()
+    existing = connection.execute(
+        sa.select(table.c.user_id, table.c.course_id, table.c.snapshot_week).where(table.c.course_id.in_(course_ids))
+    ).all()
+    known = pd.DataFrame(existing, columns=["user_id", "course_id", "snapshot_week"]).assign(_known=True)
+    fresh = rows.merge(known, on=["user_id", "course_id", "snapshot_week"], how="left")
+    fresh = fresh[fresh["_known"].isna()].drop(columns="_known")
+    records = frame_records(fresh, [c.name for c in table.columns if c.name != "id"])
+    for start in range(0, len(records), 5000):
+        connection.execute(table.insert(), records[start : start + 5000])
+    return len(records)
+
+
+def read_training_data(connection: sa.Connection, course_ids: list[str] | None = None) -> pd.DataFrame:
+    table = schema.training_data
+    query = sa.select(table)
+    if course_ids is not None:
+        query = query.where(table.c.course_id.in_(course_ids))
+    frame = read_frame(connection, query)
+    if frame.empty:
+        return frame
+    frame = enforce_feature_types(frame)
+    for label in ("is_passed", "is_dropout"):
+        frame[label] = frame[label].astype(bool)
+    return frame
