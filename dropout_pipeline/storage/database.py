@@ -127,4 +127,11 @@ def replace_rows(
 
 
 def read_frame(connection: sa.Connection, query: sa.Select | sa.TextClause, **params: Any) -> pd.DataFrame:
-    return pd.read_sql(query, connection, params=params or None)
+    """A query's rows as a frame whose column labels are plain `str`.
+
+    read_sql keeps SQLAlchemy's `quoted_name` labels (a str subclass), which sklearn
+    refuses as feature names.
+    """
+    frame = pd.read_sql(query, connection, params=params or None)
+    frame.columns = [str(column) for column in frame.columns]
+    return frame

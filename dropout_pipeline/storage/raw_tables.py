@@ -31,6 +31,10 @@ def read_course(connection: sa.Connection, course_id: str) -> dict | None:
     return dict(row) if row else None
 
 
+def course_ids_of_org(connection: sa.Connection, org: str) -> list[str]:
+    return list(connection.execute(sa.select(schema.courses.c.course_id).where(schema.courses.c.org == org)).scalars())
+
+
 def enrolled_user_ids(connection: sa.Connection, course_id: str) -> list[int]:
     table = schema.enrollments
     return list(connection.execute(sa.select(table.c.user_id).where(table.c.course_id == course_id).order_by(table.c.user_id)).scalars())

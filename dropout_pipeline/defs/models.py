@@ -1,0 +1,132 @@
+"""Model assets: nightly CatBoost retraining, gated by blocking checks (champion/challenger)."""
+
+import dagster as dg
+
+from dropout_pipeline.defs.features import training_data
+from dropout_pipeline.defs.resources import DatabaseResource, PipelineSettings
+from dropout_pipeline.modeling.report import overall_table, per_week_table
+from dropout_pipeline.modeling.retrain import RetrainRequest, RetrainResult, retrain
+from dropout_pipeline.storage.raw_tables import course_ids_of_org
+
+GROUP = "models"
+
+
+def _gate_checks(asset_name: str) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec("roc_auc_above_floor", asset=asset_name, blocking=True, description="holdout ROC AUC at least the configured floor"),
+        dg.AssetCheckSpec("not_worse_than_champion", asset=asset_name, blocking=True, description="not worse than the current default on the same holdout, beyond the margin"),
+    ]
+
+
+def _check_results(result: RetrainResult, settings: PipelineSettings) -> list[dg.AssetCheckResult]:
+    overall = result.overall()
+    auc = overall["roc_auc"]
+    champion = result.champion or {}
+    return [
+        dg.AssetCheckResult(
+            check_name="roc_auc_above_floor",
+            passed=result.passed_floor,
+            metadata={
+                "roc_auc": dg.MetadataValue.float(float(auc or 0.0)),
+                "floor": dg.MetadataValue.float(settings.auc_floor),
+                "pr_auc": dg.MetadataValue.float(float(overall["pr_auc"] or 0.0)),
+                "brier_score": dg.MetadataValue.float(float(overall["brier_score"] or 0.0)),
+                "n_samples": dg.MetadataValue.int(overall["n_samples"]),
+            },
+        ),
+        dg.AssetCheckResult(
+            check_name="not_worse_than_champion",
+            passed=result.passed_champion,
+            metadata={
+                "roc_auc": dg.MetadataValue.float(float(auc or 0.0)),
+                "champion_version": dg.MetadataValue.int(int(champion.get("model_version") or 0)),
+                "champion_roc_auc": dg.MetadataValue.float(float(champion.get("roc_auc") or 0.0)),
+                "margin": dg.MetadataValue.float(settings.champion_margin),
+            },
+        ),
+    ]
+
+
+def _metadata(result: RetrainResult) -> dict:
+    overall = result.overall()
+    return {
+        "model_version": dg.MetadataValue.int(result.model_version),
+        "promoted_to_default": dg.MetadataValue.bool(result.promoted),
+        "roc_auc": dg.MetadataValue.float(float(overall["roc_auc"] or 0.0)),
+        "pr_auc": dg.MetadataValue.float(float(overall["pr_auc"] or 0.0)),
+        "brier_score": dg.MetadataValue.float(float(overall["brier_score"] or 0.0)),
+        "holdout_rows": dg.MetadataValue.int(overall["n_samples"]),
+        "training_rows": dg.MetadataValue.int(result.training_rows),
+        "holdout_courses": dg.MetadataValue.json(list(result.holdout_courses)),
+        "split": dg.MetadataValue.text(result.split_strategy),
+        "per_week": dg.MetadataValue.md(per_week_table(result)),
+        "against_baselines": dg.MetadataValue.md(overall_table(result)),
+        "feature_importance": dg.MetadataValue.json(result.feature_importance),
+        "model_path": dg.MetadataValue.path(str(result.model_path)),
+    }
+
+
+def _model_asset(name: str, target: str, description: str) -> dg.AssetsDefinition:
+    @dg.asset(name=name, group_name=GROUP, kinds={"catboost"}, deps=[training_data], check_specs=_gate_checks(name), description=description)
+    def _asset(context: dg.AssetExecutionContext, database: DatabaseResource, settings: PipelineSettings) -> dg.MaterializeResult:
+        request = RetrainRequest(
+            target=target,
+            model_name=name,
+            models_dir=settings.models_path(),
+            auc_floor=settings.auc_floor,
+            champion_margin=settings.champion_margin,
+        )
+        try:
+            result = retrain(database.engine(), request)
+        except ValueError as error:
+            raise dg.Failure(str(error)) from None
+        context.log.info(f"{name} v{result.model_version}: ROC AUC {result.overall()['roc_auc']:.3f}, promoted={result.promoted}")
+        return dg.MaterializeResult(metadata=_metadata(result), check_results=_check_results(result, settings))
+
+    return _asset
+
+
+fail_risk_model = _model_asset("fail_risk_model", "fail", "CatBoost: probability a learner does not pass, from what is known in week k.")
+dropout_risk_model = _model_asset("dropout_risk_model", "dropout", "CatBoost: probability a learner drops out (no activity in the last N days).")
+
+
+class DomainModelConfig(dg.Config):
+    """A model for a subset of courses: by organisation, or an explicit list."""
+
+    model_name: str
+    target: str = "fail"
+    org: str | None = None
+    course_ids: list[str] = []
+
+
+@dg.op
+def train_domain_model(context: dg.OpExecutionContext, config: DomainModelConfig, database: DatabaseResource, settings: PipelineSettings) -> None:
+    """Train, evaluate and gate a domain model; when it passes, map its courses to it."""
+    course_ids = list(config.course_ids)
+    if config.org:
+        with database.engine().connect() as connection:
+            course_ids += course_ids_of_org(connection, config.org)
+    if not course_ids:
+        raise dg.Failure("a domain model needs `org` or `course_ids`")
+    request = RetrainRequest(
+        target=config.target,
+        model_name=config.model_name,
+        models_dir=settings.models_path(),
+        auc_floor=settings.auc_floor,
+        champion_margin=settings.champion_margin,
+        domain=config.org or "custom",
+        course_ids=sorted(set(course_ids)),
+    )
+    try:
+        result = retrain(database.engine(), request)
+    except ValueError as error:
+        raise dg.Failure(str(error)) from None
+    context.log.info(f"{config.model_name} v{result.model_version}: ROC AUC {result.overall()['roc_auc']}, mapped={result.promoted}")
+
+
+@dg.job(description="Train a model for a subset of courses (by organisation or list) and map those courses to it.")
+def train_domain_model_job():
+    train_domain_model()
+
+
+MODEL_ASSETS = [fail_risk_model, dropout_risk_model]
