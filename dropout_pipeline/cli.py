@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import date
+from pathlib import Path
+
+DEFAULT_DATA_DIR = Path("data")
+FEATURE_DICTIONARY_PATH = Path("docs/feature_dictionary.md")
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -66,10 +71,125 @@ def _add_simulate(commands) -> None:
     p.set_defaults(handler=_simulate)
 
 
+def _instance(data_dir: Path):
+    """Dagster's instance: DAGSTER_HOME when set, else a folder in the data directory."""
+    import dagster as dg
+
+    if not os.environ.get("DAGSTER_HOME"):
+        home = (data_dir / "dagster_home").resolve()
+        home.mkdir(parents=True, exist_ok=True)
+        config = home / "dagster.yaml"
+        if not config.exists():  # local SQLite storage for one person; production uses ./dagster.yaml
+            config.write_text("telemetry:\n  enabled: false\n")
+        os.environ["DAGSTER_HOME"] = str(home)
+    return dg.DagsterInstance.get()
+
+
+def _cycle(resources: dict, data_dir: Path, db_url: str) -> int:
+    from dropout_pipeline.cycle import Progress, run_cycle
+    from dropout_pipeline.definitions import build_definitions
+    from dropout_pipeline.storage.database import engine_for
+    from dropout_pipeline.summary import render_summary
+
+    engine = engine_for(db_url)
+    with _instance(data_dir) as instance:
+        report = run_cycle(build_definitions(resources), instance, engine, date.today(), Progress())
+    print(render_summary(engine, report), flush=True)
+    return 1 if report.failures and not report.predicted else 0
+
+
+def _ui_hint(db_url: str, extra_env: str = "") -> str:
+    return (
+        "\nSee every materialization, check, schedule and sensor in the Dagster UI, on the same storage:\n"
+        f"  DAGSTER_HOME={os.environ['DAGSTER_HOME']} DROPOUT_DB_URL='{db_url}' {extra_env}\\\n"
+        "    .venv/bin/dagster dev -w workspace.yaml      # then open http://127.0.0.1:3000\n"
+    )
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from dropout_pipeline.defs.resources import DatabaseResource, PipelineSettings, SourceApiResource
+    from dropout_pipeline.simulator.runner import simulator_process
+    from dropout_pipeline.simulator.server import DEFAULT_SESSION_ID, DEFAULT_TOKEN
+    from dropout_pipeline.storage.database import default_database_url
+
+    data_dir = Path(args.data_dir)
+    db_url = os.environ.get("DROPOUT_DB_URL") or default_database_url(data_dir)
+    print(f"Database: {db_url.split('@')[-1]}   (set DROPOUT_DB_URL to use another)", flush=True)
+    print("Starting the built-in simulator of a MOOC + H5P platform on loopback...", flush=True)
+    with simulator_process(["--seed", str(args.seed)]) as simulator:
+        resources = {
+            "database": DatabaseResource(url=db_url),
+            "source_api": SourceApiResource(
+                mooc_url=simulator.mooc_url,
+                mooc_session_id=DEFAULT_SESSION_ID,
+                h5p_url=simulator.h5p_url,
+                h5p_token=DEFAULT_TOKEN,
+                concurrency=32,
+            ),
+            "settings": PipelineSettings(models_dir=str(data_dir / "models")),
+        }
+        status = _cycle(resources, data_dir, db_url)
+    print(
+        _ui_hint(
+            db_url,
+            "MOOC_API_URL=http://127.0.0.1:8765/mooc MOOC_API_SESSIONID=simulator-session "
+            "H5P_API_URL=http://127.0.0.1:8765/h5p H5P_API_TOKEN=simulator-token ",
+        )
+        + "  (the sensor and schedules need the simulator running too: .venv/bin/dropout-pipeline simulate)"
+    )
+    return status
+
+
+def _run(args: argparse.Namespace) -> int:
+    from dropout_pipeline.defs.resources import build_resources
+    from dropout_pipeline.storage.database import default_database_url
+
+    missing = [name for name in ("MOOC_API_URL", "MOOC_API_SESSIONID", "H5P_API_URL", "H5P_API_TOKEN") if not os.environ.get(name)]
+    if missing:
+        print(f"dropout-pipeline run: set {', '.join(missing)} (see README, 'Point it at your platform')", file=sys.stderr)
+        return 2
+    data_dir = Path(args.data_dir)
+    db_url = os.environ.get("DROPOUT_DB_URL") or default_database_url(data_dir)
+    status = _cycle(build_resources(), data_dir, db_url)
+    print(_ui_hint(db_url))
+    return status
+
+
+def _migrate(_args: argparse.Namespace) -> int:
+    from dropout_pipeline.storage.database import create_db_engine, default_database_url, upgrade_schema
+
+    url = os.environ.get("DROPOUT_DB_URL") or default_database_url()
+    upgrade_schema(create_db_engine(url))
+    print(f"schema is up to date on {url.split('@')[-1]}")
+    return 0
+
+
+def _feature_dictionary(args: argparse.Namespace) -> int:
+    from dropout_pipeline.features.dictionary import feature_dictionary_markdown
+
+    FEATURE_DICTIONARY_PATH.parent.mkdir(parents=True, exist_ok=True)
+    FEATURE_DICTIONARY_PATH.write_text(feature_dictionary_markdown())
+    print(f"wrote {FEATURE_DICTIONARY_PATH}")
+    return 0
+
+
+def _add_commands(commands) -> None:
+    demo = commands.add_parser("demo", help="the main job on the embedded default: simulator + SQLite, ingest to predictions, summary")
+    demo.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    demo.add_argument("--seed", type=int, default=42)
+    demo.set_defaults(handler=_demo)
+    run = commands.add_parser("run", help="the same cycle against a real platform (MOOC_API_URL, H5P_API_URL and secrets)")
+    run.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    run.set_defaults(handler=_run)
+    commands.add_parser("migrate", help="apply the database migrations to DROPOUT_DB_URL").set_defaults(handler=_migrate)
+    commands.add_parser("feature-dictionary", help="regenerate docs/feature_dictionary.md").set_defaults(handler=_feature_dictionary)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dropout-pipeline", description=__doc__)
     commands = parser.add_subparsers(required=True)
     _add_simulate(commands)
+    _add_commands(commands)
     args = parser.parse_args(argv)
     return args.handler(args)
 

@@ -1,12 +1,29 @@
-"""The code location: every asset, check, job, schedule, sensor and resource, assembled here."""
+"""The code location: every asset, check, job, schedule, sensor and resource, assembled here.
+
+`dagster dev` loads `defs` through workspace.yaml; the demo and tests call
+`build_definitions` with resources of their own (a simulator, a test database).
+"""
 
 import dagster as dg
 
 from dropout_pipeline.defs.features import FEATURE_ASSETS
 from dropout_pipeline.defs.ingestion import INGESTION_ASSETS
+from dropout_pipeline.defs.jobs import course_history_job, course_refresh_job, discover_courses_job, nightly_retrain_job
+from dropout_pipeline.defs.models import MODEL_ASSETS, train_domain_model_job
+from dropout_pipeline.defs.predictions import predictions
 from dropout_pipeline.defs.resources import build_resources
+from dropout_pipeline.defs.schedules import daily_course_refresh_schedule, nightly_retrain_schedule
+from dropout_pipeline.defs.sensors import new_course_sensor
 
-defs = dg.Definitions(
-    assets=[*INGESTION_ASSETS, *FEATURE_ASSETS],
-    resources=build_resources(),
-)
+
+def build_definitions(resources: dict | None = None) -> dg.Definitions:
+    return dg.Definitions(
+        assets=[*INGESTION_ASSETS, *FEATURE_ASSETS, *MODEL_ASSETS, predictions],
+        jobs=[discover_courses_job, course_refresh_job, course_history_job, nightly_retrain_job, train_domain_model_job],
+        schedules=[nightly_retrain_schedule, daily_course_refresh_schedule],
+        sensors=[new_course_sensor],
+        resources=resources if resources is not None else build_resources(),
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,93 @@
+"""The legacy system's queries, for the teachers' HTTP API and dashboard.
+
+Every enrolled learner is shown, predicted or not: 50 and MEDIUM stand in until a
+first prediction exists (the legacy V2 behaviour teachers relied on).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+
+from dropout_pipeline.storage import schema
+from dropout_pipeline.storage.database import read_frame
+
+PLACEHOLDER_SCORE = 50.0
+PLACEHOLDER_LEVEL = "MEDIUM"
+
+e, f, p = schema.enrollments, schema.student_features, schema.predictions
+
+
+def students_with_latest_prediction(connection: sa.Connection, course_id: str) -> pd.DataFrame:
+    latest = sa.and_(p.c.user_id == f.c.user_id, p.c.course_id == f.c.course_id, p.c.is_latest.is_(True))
+    score = sa.func.coalesce(p.c.fail_risk_score, PLACEHOLDER_SCORE)
+    query = (
+        sa.select(
+            f.c.user_id,
+            e.c.full_name,
+            e.c.email,
+            f.c.mooc_grade_percentage,
+            f.c.mooc_completion_rate,
+            f.c.days_since_last_activity,
+            score.label("fail_risk_score"),
+            sa.func.coalesce(p.c.risk_level, PLACEHOLDER_LEVEL).label("risk_level"),
+            p.c.dropout_risk_score,
+            p.c.reasons,
+            p.c.model_name,
+            p.c.model_version,
+            p.c.predicted_at,
+        )
+        .select_from(f.join(e, sa.and_(e.c.user_id == f.c.user_id, e.c.course_id == f.c.course_id)).outerjoin(p, latest))
+        .where(f.c.course_id == course_id)
+        .order_by(score.desc(), f.c.user_id)
+    )
+    return read_frame(connection, query)
+
+
+def prediction_history(connection: sa.Connection, user_id: int, course_id: str) -> pd.DataFrame:
+    query = (
+        sa.select(
+            p.c.predicted_at, p.c.model_name, p.c.model_version, p.c.fail_risk_score, p.c.risk_level,
+            p.c.snapshot_date, p.c.snapshot_grade, p.c.snapshot_completion_rate, p.c.reasons,
+        )
+        .where(p.c.user_id == user_id, p.c.course_id == course_id)
+        .order_by(p.c.predicted_at, p.c.id)
+    )
+    return read_frame(connection, query)
+
+
+def model_comparison(connection: sa.Connection, course_id: str) -> pd.DataFrame:
+    query = (
+        sa.select(
+            p.c.model_name,
+            p.c.model_version,
+            sa.func.count().label("total_predictions"),
+            sa.func.avg(p.c.fail_risk_score).label("avg_risk"),
+            sa.func.sum(sa.case((p.c.risk_level == "HIGH", 1), else_=0)).label("high_risk_count"),
+            sa.func.min(p.c.predicted_at).label("first_prediction"),
+            sa.func.max(p.c.predicted_at).label("last_prediction"),
+        )
+        .where(p.c.course_id == course_id)
+        .group_by(p.c.model_name, p.c.model_version)
+        .order_by(p.c.model_name, p.c.model_version)
+    )
+    return read_frame(connection, query)
+
+
+def course_statistics(connection: sa.Connection, course_id: str, high_from: float = 70.0) -> dict:
+    latest = sa.and_(p.c.user_id == f.c.user_id, p.c.course_id == f.c.course_id, p.c.is_latest.is_(True))
+    score = sa.func.coalesce(p.c.fail_risk_score, PLACEHOLDER_SCORE)
+    query = (
+        sa.select(
+            sa.func.count().label("total_students"),
+            sa.func.avg(score).label("avg_risk_score"),
+            sa.func.avg(f.c.mooc_grade_percentage).label("avg_grade"),
+            sa.func.avg(f.c.mooc_completion_rate).label("avg_completion_rate"),
+            sa.func.sum(sa.case((sa.and_(score >= high_from, f.c.mooc_is_passed != 1), 1), else_=0)).label("high_risk_count"),
+            sa.func.sum(sa.case((p.c.id.is_(None), 1), else_=0)).label("not_yet_predicted"),
+        )
+        .select_from(f.outerjoin(p, latest))
+        .where(f.c.course_id == course_id)
+    )
+    row = connection.execute(query).mappings().one()
+    return {key: (float(value) if value is not None and key.startswith("avg") else int(value or 0)) for key, value in row.items()}

@@ -1,0 +1,41 @@
+"""Scoring a course's learners: risk scores 0-100, risk levels and reasons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from dropout_pipeline.modeling.scorers import CatBoostScorer
+from dropout_pipeline.predictions.reasons import top_reasons
+
+
+@dataclass(frozen=True)
+class RiskLevels:
+    """HIGH from 70 as in the legacy system; MEDIUM from 40."""
+
+    high_from: float = 70.0
+    medium_from: float = 40.0
+
+    def of(self, scores: np.ndarray) -> np.ndarray:
+        return np.where(scores >= self.high_from, "HIGH", np.where(scores >= self.medium_from, "MEDIUM", "LOW"))
+
+
+def score_learners(features: pd.DataFrame, fail_model: CatBoostScorer, dropout_model: CatBoostScorer | None, levels: RiskLevels) -> pd.DataFrame:
+    """One prediction row per learner (without model names or timestamps)."""
+    fail = np.round(100 * fail_model.predict_proba(features), 2)
+    dropout = np.round(100 * dropout_model.predict_proba(features), 2) if dropout_model is not None else np.full(len(features), np.nan)
+    return pd.DataFrame(
+        {
+            "user_id": features["user_id"].to_numpy(),
+            "course_id": features["course_id"].to_numpy(),
+            "fail_risk_score": fail,
+            "dropout_risk_score": dropout,
+            "risk_level": levels.of(fail),
+            "snapshot_date": features["snapshot_date"].to_numpy(),
+            "snapshot_grade": features["mooc_grade_percentage"].to_numpy(),
+            "snapshot_completion_rate": features["mooc_completion_rate"].to_numpy(),
+            "reasons": top_reasons(features, fail_model.features, fail_model.contributions(features)),
+        }
+    )

@@ -1,0 +1,86 @@
+"""The end-of-cycle summary a person reads: courses, model quality by week, who is at risk."""
+
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+
+from dropout_pipeline.cycle import CycleReport
+from dropout_pipeline.predictions.queries import course_statistics, students_with_latest_prediction
+from dropout_pipeline.storage import schema
+from dropout_pipeline.storage.database import read_frame
+from dropout_pipeline.storage.model_tables import default_model
+
+
+def _model_section(connection: sa.Connection) -> list[str]:
+    lines = []
+    for target, title in (("fail", "Fail-risk model"), ("dropout", "Dropout-risk model")):
+        model = default_model(connection, target)
+        if model is None:
+            lines.append(f"{title}: none registered yet")
+            continue
+        perf = schema.model_performance
+        rows = read_frame(
+            connection,
+            sa.select(perf.c.scorer, perf.c.snapshot_week, perf.c.n_samples, perf.c.roc_auc)
+            .where(perf.c.model_name == model["model_name"], perf.c.model_version == model["model_version"], perf.c.course_id == "all"),
+        )
+        table = rows.pivot_table(index="snapshot_week", columns="scorer", values="roc_auc", dropna=False)
+        sizes = rows[rows["scorer"] == "catboost"].set_index("snapshot_week")["n_samples"]
+        overall = rows[rows["snapshot_week"].isna()].set_index("scorer")["roc_auc"]
+        lines.append(
+            f"{title}: {model['model_name']} v{model['model_version']}, trained on {model['training_rows']} rows, "
+            f"held out: {', '.join(model['holdout_courses'])}"
+        )
+        lines.append("  ROC AUC on held-out courses by course week (model vs baselines):")
+        lines.append("    week      n   catboost   logistic   rule")
+        for week in sorted(w for w in table.index if pd.notna(w))[:8]:
+            row = table.loc[week]
+            lines.append(
+                f"    {int(week):>4} {int(sizes.get(week, 0)):>6}   {row.get('catboost', float('nan')):8.3f}   "
+                f"{row.get('logistic_regression', float('nan')):8.3f}   {row.get('rule_grade_activity', float('nan')):.3f}"
+            )
+        lines.append(
+            f"     all {int(sizes[sizes.index.isna()].iloc[0]) if sizes.index.isna().any() else 0:>6}   "
+            f"{overall.get('catboost', float('nan')):8.3f}   {overall.get('logistic_regression', float('nan')):8.3f}   "
+            f"{overall.get('rule_grade_activity', float('nan')):.3f}"
+        )
+    return lines
+
+
+def _at_risk_section(connection: sa.Connection, running: list[str], top: int) -> list[str]:
+    lines = []
+    for course_id in running:
+        stats = course_statistics(connection, course_id)
+        lines.append(
+            f"{course_id}: {stats['total_students']} learners, mean fail risk {stats['avg_risk_score']:.1f}, "
+            f"{stats['high_risk_count']} at HIGH risk, {stats['not_yet_predicted']} not yet predicted"
+        )
+        students = students_with_latest_prediction(connection, course_id).head(top)
+        for _, s in students.iterrows():
+            reasons = "; ".join(r["text"] for r in (s["reasons"] or [])) or "no risk signal"
+            lines.append(f"  {s['fail_risk_score']:5.1f} {s['risk_level']:<6} {s['full_name'] or s['user_id']!s:<24} {reasons}")
+    return lines
+
+
+def render_summary(engine: sa.Engine, report: CycleReport, top: int = 5) -> str:
+    with engine.connect() as connection:
+        learners = connection.execute(sa.select(sa.func.count()).select_from(schema.enrollments)).scalar()
+        training_rows = connection.execute(sa.select(sa.func.count()).select_from(schema.training_data)).scalar()
+        lines = [
+            "=" * 78,
+            "Summary",
+            "=" * 78,
+            f"Courses: {len(report.finished_courses)} finished, {len(report.running_courses)} running; "
+            f"{learners} enrolments stored; {training_rows} frozen training rows",
+            f"History rebuilt this cycle: {len(report.history_rebuilt)} courses; retrained: {'yes' if report.retrained else 'no'}; "
+            f"predicted: {len(report.predicted)} courses",
+            "",
+            *_model_section(connection),
+            "",
+            f"Most at-risk learners of each running course (top {top}, with the reasons behind each score):",
+            *_at_risk_section(connection, report.predicted, top),
+        ]
+    if report.failures:
+        lines += ["", "Failures:"] + [f"  {name}: {message}" for name, message in report.failures.items()]
+    return "\n".join(lines)
