@@ -36,6 +36,8 @@ class SourceApiResource(dg.ConfigurableResource):
     concurrency: int = 16
     timeout_seconds: float = 30.0
     max_retries: int = 5
+    backoff_initial_seconds: float = 0.5
+    backoff_max_seconds: float = 30.0
     as_of: str | None = None  # YYYY-MM-DD: pull the state at that date (replay); None: live
 
     def client_settings(self) -> ClientSettings:
@@ -47,6 +49,8 @@ class SourceApiResource(dg.ConfigurableResource):
             concurrency=self.concurrency,
             timeout_seconds=self.timeout_seconds,
             max_retries=self.max_retries,
+            backoff_initial_seconds=self.backoff_initial_seconds,
+            backoff_max_seconds=self.backoff_max_seconds,
         )
 
     def as_of_date(self) -> date | None:

@@ -51,6 +51,8 @@ class SimulatorState:
     hidden_until: dict[str, float] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     requests_served: int = 0
+    h5p_in_flight: int = 0
+    h5p_peak_in_flight: int = 0  # the most H5P calls served at once: what a client's limit allowed
     _learners: dict[str, CourseLearners] = field(default_factory=dict)
     _pages: OrderedDict = field(default_factory=OrderedDict)
     _random: random.Random = field(default_factory=lambda: random.Random(0))
@@ -175,7 +177,13 @@ def build_app(state: SimulatorState) -> Starlette:
         async def endpoint(request: Request) -> Response:
             if request.headers.get("authorization") != f"Bearer {state.token}":
                 return _error(401, "Invalid or missing bearer token.")
-            if (failure := await _misbehave(state, "h5p")) is not None:
+            state.h5p_in_flight += 1
+            state.h5p_peak_in_flight = max(state.h5p_peak_in_flight, state.h5p_in_flight)
+            try:
+                failure = await _misbehave(state, "h5p")
+            finally:
+                state.h5p_in_flight -= 1
+            if failure is not None:
                 return failure
             learners = state.learners(request.path_params["course_id"])
             if learners is None:
@@ -201,7 +209,14 @@ def build_app(state: SimulatorState) -> Starlette:
         return JSONResponse(spec.listing())
 
     async def health(_request: Request) -> Response:
-        return JSONResponse({"status": "ok", "courses": len(state.listed_courses()), "requests_served": state.requests_served})
+        return JSONResponse(
+            {
+                "status": "ok",
+                "courses": len(state.listed_courses()),
+                "requests_served": state.requests_served,
+                "h5p_peak_in_flight": state.h5p_peak_in_flight,
+            }
+        )
 
     enrollments = lambda learners, day, idx: [views.enrollment(learners, i) for i in idx]  # noqa: E731
     routes = [

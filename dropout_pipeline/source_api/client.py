@@ -50,6 +50,7 @@ class ClientSettings:
     max_retries: int = 5
     backoff_initial_seconds: float = 0.5
     backoff_max_seconds: float = 30.0
+    page_size: int = MAX_PAGE_SIZE
 
     def __repr__(self) -> str:  # secrets stay out of any log or traceback
         return f"ClientSettings(mooc_url={self.mooc_url!r}, h5p_url={self.h5p_url!r}, concurrency={self.concurrency})"
@@ -144,7 +145,7 @@ class SourceApiClient:
     async def _paginate(self, api: str, path: str, record_type: type[RecordT]) -> list[RecordT]:
         records: list[RecordT] = []
         url: str | None = self._mooc_base + path
-        params: dict[str, Any] | None = self._params({"page_size": MAX_PAGE_SIZE})
+        params: dict[str, Any] | None = self._params({"page_size": self.settings.page_size})
         while url is not None:
             body = await self._get_json(api, url, self._mooc_headers, params)
             page = self._validate(api, path, Page, body)
