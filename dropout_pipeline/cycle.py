@@ -42,10 +42,17 @@ class Progress:
         self.echo(f"[{time.monotonic() - self.started:6.1f}s] {message}")
 
 
+def root_cause(error) -> str:
+    """The innermost message of a Dagster error chain: what went wrong, not where."""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip().splitlines()[-1][:300]
+
+
 def _failure_message(result: dg.ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-            return event.step_failure_data.error.message.strip().splitlines()[-1][:300]
+            return root_cause(event.step_failure_data.error)
     return "run failed"
 
 
