@@ -63,7 +63,7 @@ def feature_schema(extra: dict[str, pa.Column] | None = None, unique: Iterable[s
 
 def _validate(schema: pa.DataFrameSchema, frame: pd.DataFrame, what: str) -> CheckOutcome:
     try:
-        schema.validate(frame, lazy=True)
+        schema.validate(frame.reset_index(drop=True), lazy=True)  # pandera cannot report on a duplicated index
     except pa.errors.SchemaErrors as error:
         cases = error.failure_cases
         summary = cases.groupby(["column", "check"], dropna=False).size().reset_index(name="failures")

@@ -1,0 +1,189 @@
+"""Features: exact values, no leakage, idempotent history, and checks that bite."""
+
+from datetime import date, datetime
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from dropout_pipeline.definitions import build_definitions
+from dropout_pipeline.features import validation
+from dropout_pipeline.features.build import build_features
+from dropout_pipeline.features.dictionary import FEATURE_NAMES, feature_dictionary_markdown
+from dropout_pipeline.ingestion.pull import pull_course
+from dropout_pipeline.simulator.runner import simulator_thread
+from dropout_pipeline.simulator.server import SimulatorState
+from dropout_pipeline.storage import schema
+from dropout_pipeline.storage.database import engine_for
+from dropout_pipeline.storage.raw_tables import tables_as_frames
+from dropout_pipeline_tests.conftest import SMALL_WORLD, api_resource, course_ids, resources_for
+
+COURSE = "course-v1:T+HAND+2026_S2"
+T = datetime.fromisoformat
+
+
+def hand_made_tables() -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """Two learners: A active in week 4, B enrolled but never active (no rows but enrolment)."""
+    key = {"course_id": COURSE}
+    frame = lambda rows: pd.DataFrame(rows)  # noqa: E731
+    tables = {
+        "enrollments": frame([
+            {**key, "user_id": 1, "mode": "verified", "is_active": True, "created": T("2026-09-01 03:00")},
+            {**key, "user_id": 2, "mode": "audit", "is_active": True, "created": T("2026-09-10 00:00")},
+        ]),
+        "mooc_grades": frame([{**key, "user_id": 1, "percent_grade": 0.42, "letter_grade": None, "is_passed": False,
+                               "sections_total": 15, "sections_attempted": 4, "attempted_sections_avg_percent": 70.0}]),
+        "mooc_progress": frame([{**key, "user_id": 1, "total_blocks": 150, "completed_blocks": 45, "progress_percent": 30.0,
+                                 "completion_rate": 0.3, "last_activity": T("2026-10-02 00:00")}]),
+        "mooc_discussions": frame([{**key, "user_id": 1, "threads_count": 2, "comments_count": 3, "total_interactions": 5,
+                                    "questions_count": 1, "total_upvotes": 4}]),
+        "h5p_scores_summary": frame([{**key, "user_id": 1, "total_contents": 5, "completed_contents": 5, "overall_percentage": 80.0,
+                                      "avg_attempts": 1.4, "last_finished_at": T("2026-10-01 12:00")}]),
+        "video_progress_summary": frame([{**key, "user_id": 1, "completed_videos": 3, "in_progress_videos": 1, "total_duration": 2400,
+                                          "total_watched_time": 2100, "last_watched_at": T("2026-10-03 00:00")}]),
+        "dashboard_summary": frame([{**key, "user_id": 1, "overall_completion": 40.0, "completed_items": 8, "h5p_total_contents": 30,
+                                     "video_total_videos": 30}]),
+    }
+    # Starts 2026-09-07 00:00 and ends 2026-12-20 23:59:59 at UTC+7, stored as naive UTC.
+    courses = frame([{"course_id": COURSE, "start": T("2026-09-06 17:00"), "end": T("2026-12-20 16:59:59")}])
+    return tables, courses
+
+
+EXPECTED_ACTIVE = {
+    "enrollment_mode": "verified", "is_active_enrollment": 1, "days_since_enrollment": 33.875, "enrolled_days_after_start": -5.583333,
+    "course_week": 4, "course_elapsed_fraction": 28 / 105, "course_duration_weeks": 15.0,
+    "mooc_grade_percentage": 42.0, "mooc_letter_grade": "none", "mooc_is_passed": 0,
+    "graded_sections_total": 15, "graded_sections_attempted": 4, "graded_attempt_rate": 4 / 15, "attempted_sections_avg_percent": 70.0,
+    "total_blocks": 150, "completed_blocks": 45, "progress_percent": 30.0, "mooc_completion_rate": 0.3,
+    "has_any_activity": 1, "days_since_last_activity": 3.0, "days_inactive_share": 3 / 28.291667,
+    "discussion_threads_count": 2, "discussion_comments_count": 3, "discussion_total_interactions": 5,
+    "discussion_questions_count": 1, "discussion_total_upvotes": 4,
+    "h5p_total_contents": 5, "h5p_completed_contents": 5, "h5p_completion_rate": 5 / 30, "h5p_score_percentage": 80.0,
+    "h5p_avg_attempts": 1.4, "h5p_days_since_last_finish": 3.5,
+    "video_total_videos": 30, "video_completed_videos": 3, "video_in_progress_videos": 1, "video_watch_time_minutes": 35.0,
+    "video_watch_ratio": 0.875, "video_days_since_last_watch": 2.0,
+    "dashboard_overall_completion": 40.0, "dashboard_completed_items": 8,
+    "grade_percentile_in_course": 100.0, "completion_percentile_in_course": 100.0, "grade_minus_course_mean": 21.0,
+}
+
+
+def test_features_of_a_hand_made_course_are_exactly_right():
+    tables, courses = hand_made_tables()
+    features = build_features(tables, courses, date(2026, 10, 4)).set_index("user_id")
+    assert list(features.columns) == ["course_id", *FEATURE_NAMES, "snapshot_date"]
+    for name, expected in EXPECTED_ACTIVE.items():
+        assert features.loc[1, name] == pytest.approx(expected, abs=1e-5) if not isinstance(expected, str) else features.loc[1, name] == expected, name
+    quiet = features.loc[2]
+    assert quiet["has_any_activity"] == 0 and pd.isna(quiet["days_since_last_activity"]) and quiet["days_inactive_share"] == 1.0
+    assert quiet["days_since_enrollment"] == 25.0 and quiet["enrolled_days_after_start"] == pytest.approx(3.291667, abs=1e-5)
+    assert quiet["mooc_grade_percentage"] == 0 and quiet["h5p_completed_contents"] == 0 and pd.isna(quiet["h5p_score_percentage"])
+    assert quiet["grade_percentile_in_course"] == 50.0 and quiet["grade_minus_course_mean"] == -21.0
+
+
+def test_a_past_snapshot_does_not_change_when_later_activity_is_added():
+    """The same course replayed as of 2026-10-04, once when the platform's clock was at
+    2026-10-15 and once at 2026-11-22 (six more weeks of activity): identical features."""
+    snapshot = date(2026, 10, 4)
+    frames = []
+    for clock in (date(2026, 10, 15), date(2026, 11, 22)):
+        world = SMALL_WORLD.__class__(**{**SMALL_WORLD.__dict__, "today": clock})
+        with simulator_thread(SimulatorState(world=world)) as sim:
+            course = next(c for c in sim.state.listed_courses() if c.start <= snapshot <= c.end)
+            settings = api_resource(sim).client_settings()
+            pulled = pull_course(settings, course.course_id, as_of=snapshot)
+            frames.append(build_features(tables_as_frames(pulled.tables), pd.DataFrame([{
+                "course_id": course.course_id, "start": T(f"{course.start - pd.Timedelta(days=1)} 17:00"), "end": T(f"{course.end} 16:59:59"),
+            }]), snapshot))
+    pd.testing.assert_frame_equal(frames[0], frames[1])
+    assert frames[0]["completed_blocks"].sum() > 0
+
+
+def test_rebuilding_history_and_training_data_is_idempotent(simulator, instance, sqlite_url, tmp_path):
+    defs = build_definitions(resources_for(simulator, sqlite_url, tmp_path / "models"))
+    course_id = course_ids(simulator)[0][0]
+    instance.add_dynamic_partitions("courses", [course_id])
+    counts = []
+    for _ in range(2):
+        result = defs.resolve_job_def("course_history").execute_in_process(instance=instance, partition_key=course_id)
+        assert result.success
+        with engine_for(sqlite_url).connect() as connection:
+            counts.append(tuple(connection.execute(sa.select(sa.func.count()).select_from(t)).scalar()
+                                for t in (schema.student_features_history, schema.training_data)))
+        added = [e.materialization.metadata["rows_added"].value for e in result.get_asset_materialization_events()
+                 if e.asset_key.to_user_string() == "training_data"]
+        checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+        assert checks == {"schema_and_labels": True, "label_balance": True}
+    assert counts[0] == counts[1] and counts[0][1] > 0
+    assert added == [0]  # the second build froze nothing new
+    with engine_for(sqlite_url).connect() as connection:
+        weeks = connection.execute(sa.select(sa.func.max(schema.training_data.c.snapshot_week))).scalar()
+        history_weeks = connection.execute(sa.select(sa.func.max(schema.student_features_history.c.snapshot_week))).scalar()
+    assert weeks == history_weeks - 1  # the end-date snapshot gives labels, never a training row
+
+
+def test_student_features_checks_pass_on_real_data(simulator, instance, sqlite_url, tmp_path):
+    defs = build_definitions(resources_for(simulator, sqlite_url, tmp_path / "models"))
+    course_id = course_ids(simulator)[1][0]
+    instance.add_dynamic_partitions("courses", [course_id])
+    selection = ["enrollments", "mooc_grades", "mooc_progress", "mooc_discussions", "h5p_scores", "h5p_scores_summary",
+                 "video_progress", "video_progress_summary", "dashboard_summary", "student_features"]
+    job = defs.resolve_job_def("course_refresh")
+    result = job.execute_in_process(instance=instance, partition_key=course_id, asset_selection=[dg.AssetKey(s) for s in selection])
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"schema_and_ranges": True, "every_enrolled_learner_present": True, "null_rates": True, "built_from_fresh_data": True}
+
+
+@pytest.fixture
+def good_features():
+    tables, courses = hand_made_tables()
+    return build_features(tables, courses, date(2026, 10, 4))
+
+
+def test_schema_check_fails_on_out_of_range_values(good_features):
+    bad = good_features.copy()
+    bad.loc[0, "mooc_grade_percentage"] = 130.0
+    bad.loc[1, "h5p_completion_rate"] = -0.5
+    outcome = validation.validate_features(bad)
+    assert not outcome.passed
+    assert {f["column"] for f in outcome.metadata["failures"]} == {"mooc_grade_percentage", "h5p_completion_rate"}
+
+
+def test_schema_check_fails_on_duplicate_learners(good_features):
+    assert not validation.validate_features(pd.concat([good_features, good_features.head(1)])).passed
+
+
+def test_completeness_check_fails_when_an_enrolled_learner_is_missing(good_features):
+    outcome = validation.every_learner_present(good_features.head(1), [1, 2, 3])
+    assert not outcome.passed and outcome.metadata["missing_sample"] == [2, 3]
+
+
+def test_null_rate_check_fails_on_nulls_where_none_are_allowed(good_features):
+    bad = good_features.copy()
+    bad["mooc_grade_percentage"] = float("nan")
+    assert "mooc_grade_percentage" in validation.null_rates_acceptable(bad).metadata["too_high"]
+    assert validation.null_rates_acceptable(good_features).passed
+
+
+def labelled(features: pd.DataFrame) -> pd.DataFrame:
+    return features.assign(is_passed=[True, False], is_dropout=[False, True], final_grade=[70.0, 5.0], snapshot_week=4, semester="2026_S2")
+
+
+def test_training_schema_check_fails_on_a_missing_label(good_features):
+    assert validation.validate_training_rows(labelled(good_features)).passed
+    bad = labelled(good_features).astype({"is_passed": object})
+    bad.loc[0, "is_passed"] = None
+    assert not validation.validate_training_rows(bad).passed
+
+
+def test_label_balance_check_fails_when_a_label_has_one_class(good_features):
+    assert validation.label_balance(labelled(good_features)).passed
+    outcome = validation.label_balance(labelled(good_features).assign(is_dropout=False))
+    assert not outcome.passed and outcome.metadata["positive_share"]["is_dropout"] == 0.0
+
+
+def test_feature_dictionary_document_matches_the_code():
+    path = Path(__file__).parents[1] / "docs" / "feature_dictionary.md"
+    assert path.read_text() == feature_dictionary_markdown(), "run `dropout-pipeline feature-dictionary`"
+    assert len(FEATURE_NAMES) >= 36
