@@ -1,0 +1,134 @@
+"""Predictions: history with one latest row, reasons, the race on PostgreSQL, the legacy queries."""
+
+import threading
+from datetime import date, datetime
+
+import dagster as dg
+import pandas as pd
+import sqlalchemy as sa
+
+from dropout_pipeline.definitions import build_definitions
+from dropout_pipeline.predictions.queries import course_statistics, model_comparison, prediction_history, students_with_latest_prediction
+from dropout_pipeline.predictions.refresh import courses_due_for_refresh
+from dropout_pipeline.storage import schema
+from dropout_pipeline.storage.database import engine_for
+from dropout_pipeline.storage.model_tables import map_courses
+from dropout_pipeline.storage.prediction_tables import append_predictions
+from dropout_pipeline_tests.conftest import resources_for
+
+
+def refresh(defs, instance, course_id):
+    result = defs.resolve_job_def("course_refresh").execute_in_process(instance=instance, partition_key=course_id)
+    assert result.success
+    return result
+
+
+def test_every_learner_is_shown_with_a_placeholder_then_scored_with_reasons_and_history(simulator, trained_copy, instance):
+    defs = build_definitions(resources_for(simulator, trained_copy["url"], trained_copy["models"]))
+    course_id = trained_copy["running"][0]
+    instance.add_dynamic_partitions("courses", [course_id])
+    engine = engine_for(trained_copy["url"])
+
+    ingest_only = [dg.AssetKey(k) for k in ("enrollments", "mooc_grades", "mooc_progress", "mooc_discussions", "h5p_scores",
+                                            "h5p_scores_summary", "video_progress", "video_progress_summary", "dashboard_summary", "student_features")]
+    assert defs.resolve_job_def("course_refresh").execute_in_process(instance=instance, partition_key=course_id, asset_selection=ingest_only).success
+    with engine.connect() as connection:
+        waiting = students_with_latest_prediction(connection, course_id)
+    assert len(waiting) > 0 and set(waiting["fail_risk_score"]) == {50.0} and set(waiting["risk_level"]) == {"MEDIUM"}
+
+    result = refresh(defs, instance, course_id)
+    refresh(defs, instance, course_id)
+    with engine.connect() as connection:
+        students = students_with_latest_prediction(connection, course_id)
+        rows = pd.read_sql(sa.select(schema.predictions).where(schema.predictions.c.course_id == course_id), connection)
+        history = prediction_history(connection, int(students["user_id"].iloc[0]), course_id)
+        stats = course_statistics(connection, course_id)
+        comparison = model_comparison(connection, course_id)
+    learners = len(waiting)
+    assert len(students) == learners and students["model_name"].notna().all()
+    assert len(rows) == 2 * learners and rows["is_latest"].sum() == learners
+    assert rows.groupby("user_id")["is_latest"].sum().eq(1).all()
+    assert len(history) == 2 and history["predicted_at"].is_monotonic_increasing
+    assert rows["fail_risk_score"].between(0, 100).all()
+    assert (rows["risk_level"] == "HIGH").eq(rows["fail_risk_score"] >= 70).all()
+    assert ((rows["risk_level"] == "LOW") == (rows["fail_risk_score"] < 40)).all()
+    top = students.iloc[0]
+    assert top["fail_risk_score"] == students["fail_risk_score"].max()
+    assert 1 <= len(top["reasons"]) <= 3 and all(r["text"] and r["contribution"] > 0 for r in top["reasons"])
+    assert stats["total_students"] == learners and stats["not_yet_predicted"] == 0
+    assert comparison["total_predictions"].tolist() == [2 * learners]
+    metadata = next(e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "predictions").materialization.metadata
+    assert metadata["model"].value == "fail_risk_model v1" and sum(metadata["risk_levels"].value.values()) == learners
+
+
+def scored_frame(course_id: str, users: range, score: float) -> pd.DataFrame:
+    return pd.DataFrame({
+        "user_id": list(users), "course_id": course_id, "fail_risk_score": score, "dropout_risk_score": None, "risk_level": "HIGH",
+        "snapshot_date": date(2026, 11, 22), "snapshot_grade": 10.0, "snapshot_completion_rate": 0.1, "reasons": [[] for _ in users],
+    })
+
+
+def test_racing_prediction_runs_leave_exactly_one_latest_row_per_learner_on_postgresql(postgres_url):
+    engine = engine_for(postgres_url)
+    course_id = "course-v1:RACE+R1+2026_S2"
+    with engine.begin() as connection:
+        connection.execute(schema.courses.insert(), [{"course_id": course_id, "display_name": "Race", "org": "RACE",
+                                                      "start": datetime(2026, 9, 1), "end": None, "discovered_at": datetime(2026, 9, 1)}])
+    users = range(1, 301)
+    barrier, errors = threading.Barrier(4), []
+
+    def run(version: int) -> None:
+        try:
+            barrier.wait()
+            with engine.begin() as connection:
+                append_predictions(connection, course_id, scored_frame(course_id, users, float(version)),
+                                   {"model_name": "m", "model_version": version}, datetime.now())
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(v,)) for v in range(1, 5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with engine.connect() as connection:
+        rows = pd.read_sql(sa.select(schema.predictions.c.user_id, schema.predictions.c.is_latest, schema.predictions.c.model_version), connection)
+    assert len(rows) == 4 * len(users)
+    latest = rows[rows["is_latest"]]
+    assert len(latest) == len(users) and latest["user_id"].is_unique
+    assert latest["model_version"].nunique() == 1  # the latest rows all come from the run that committed last
+
+
+def test_daily_refresh_honours_auto_predict_and_weekly_frequency(trained_copy):
+    engine = engine_for(trained_copy["url"])
+    running = trained_copy["running"][0]
+    monday, tuesday = date(2026, 11, 23), date(2026, 11, 24)
+    with engine.begin() as connection:
+        assert courses_due_for_refresh(connection, tuesday) == [running]
+        map_courses(connection, [running], "fail_risk_model", datetime.now(), frequency="weekly")
+        assert courses_due_for_refresh(connection, tuesday) == [] and courses_due_for_refresh(connection, monday) == [running]
+        map_courses(connection, [running], "fail_risk_model", datetime.now(), auto_predict=False)
+        assert courses_due_for_refresh(connection, monday) == []
+
+
+def test_new_course_sensor_registers_and_requests_a_new_course_once(simulator, tmp_path):
+    from dropout_pipeline.defs.sensors import new_course_sensor
+    from dropout_pipeline_tests.conftest import api_resource
+
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        instance.add_dynamic_partitions("courses", [c.course_id for c in simulator.state.listed_courses()])
+        resources = {"source_api": api_resource(simulator)}
+        quiet = new_course_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        assert isinstance(quiet, dg.SkipReason)
+
+        new = simulator.control("courses", {"n_learners": 25})["course_id"]
+        context = dg.build_sensor_context(instance=instance, resources=resources)
+        first = new_course_sensor(context)
+        assert [r.partition_key for r in first.run_requests] == [new]
+        assert first.run_requests[0].job_name == "course_refresh" and first.run_requests[0].run_key == f"new-course-{new}"
+        assert first.dynamic_partitions_requests[0].partition_keys == [new]
+        instance.add_dynamic_partitions("courses", [new])  # what the daemon does with the request
+
+        again = new_course_sensor(dg.build_sensor_context(instance=instance, resources=resources, cursor=first.cursor))
+        assert isinstance(again, dg.SkipReason)
