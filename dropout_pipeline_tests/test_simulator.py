@@ -32,6 +32,11 @@ def test_catalogue_has_finished_courses_of_past_semesters_and_running_ones():
     assert all(200 <= c.n_learners <= 600 for c in courses)
 
 
+def test_a_world_can_have_no_finished_courses():
+    courses = build_catalog(WorldSettings(today=TODAY, past_semesters=0, running_courses=1))
+    assert len(courses) == 1 and courses[0].start <= TODAY <= courses[0].end
+
+
 def test_outcomes_emerge_from_behaviour_archetypes():
     world = WorldSettings(today=TODAY, min_learners=600, max_learners=600)
     spec, learners, grades, progress = final_state(world)

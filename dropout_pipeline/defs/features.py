@@ -9,7 +9,7 @@ from dropout_pipeline.dagster_metadata import check_result, preview
 from dropout_pipeline.defs.partitions import courses_partitions
 from dropout_pipeline.defs.resources import DatabaseResource, PipelineSettings, SourceApiResource
 from dropout_pipeline.features import validation
-from dropout_pipeline.features.build import build_features
+from dropout_pipeline.features.build import INPUT_COLUMNS, build_features
 from dropout_pipeline.features.calendar import CourseCalendar
 from dropout_pipeline.features.labels import snapshot_plan, training_rows
 from dropout_pipeline.features.replay import as_of_ignored
@@ -20,7 +20,7 @@ from dropout_pipeline.storage.feature_tables import (
     replace_current_features,
     replace_history_snapshot,
 )
-from dropout_pipeline.storage.raw_tables import RAW_TABLE_NAMES, read_course, read_course_tables, tables_as_frames
+from dropout_pipeline.storage.raw_tables import RAW_TABLE_NAMES, read_course, read_raw_columns, tables_as_frames
 
 GROUP = "features"
 STALE_AFTER_HOURS = 36
@@ -57,7 +57,7 @@ def student_features(context: dg.AssetExecutionContext, source_api: SourceApiRes
     course, calendar = _calendar(database, course_id)
     snapshot_date = source_api.snapshot_date()
     with database.engine().connect() as connection:
-        tables = read_course_tables(connection, course_id)
+        tables = read_raw_columns(connection, INPUT_COLUMNS, course_id)
     features = build_features(tables, pd.DataFrame([course]), snapshot_date)
     now = _utcnow()
     with database.engine().begin() as connection:

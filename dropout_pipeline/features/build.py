@@ -26,6 +26,19 @@ def _days(later: pd.Series, earlier: pd.Series | datetime) -> pd.Series:
     return (pd.to_datetime(later) - pd.to_datetime(earlier)) / DAY
 
 
+# What the builder reads: per-learner tables only (the per-content detail tables are
+# already summarised), and only these columns. Readers fetch exactly this.
+INPUT_COLUMNS: dict[str, list[str]] = {
+    "enrollments": ["mode", "is_active", "created", "fetched_at"],
+    "mooc_grades": ["percent_grade", "letter_grade", "is_passed", "sections_total", "sections_attempted", "attempted_sections_avg_percent"],
+    "mooc_progress": ["total_blocks", "completed_blocks", "progress_percent", "completion_rate", "last_activity"],
+    "mooc_discussions": ["threads_count", "comments_count", "total_interactions", "questions_count", "total_upvotes"],
+    "h5p_scores_summary": ["total_contents", "completed_contents", "overall_percentage", "avg_attempts", "last_finished_at"],
+    "video_progress_summary": ["completed_videos", "in_progress_videos", "total_duration", "total_watched_time", "last_watched_at"],
+    "dashboard_summary": ["overall_completion", "completed_items", "h5p_total_contents", "video_total_videos"],
+}
+
+
 def _per_learner(tables: Mapping[str, pd.DataFrame], name: str, columns: list[str]) -> pd.DataFrame:
     frame = tables.get(name)
     if frame is None or frame.empty:
@@ -49,14 +62,9 @@ def build_features(tables: Mapping[str, pd.DataFrame], courses: pd.DataFrame, sn
     if frame["start"].isna().any():
         missing = sorted(frame.loc[frame["start"].isna(), "course_id"].unique())
         raise ValueError(f"no course calendar for {missing}: materialize `enrollments` (it stores the course) first")
-    for name, columns in (
-        ("mooc_grades", ["percent_grade", "letter_grade", "is_passed", "sections_total", "sections_attempted", "attempted_sections_avg_percent"]),
-        ("mooc_progress", ["total_blocks", "completed_blocks", "progress_percent", "completion_rate", "last_activity"]),
-        ("mooc_discussions", ["threads_count", "comments_count", "total_interactions", "questions_count", "total_upvotes"]),
-        ("h5p_scores_summary", ["total_contents", "completed_contents", "overall_percentage", "avg_attempts", "last_finished_at"]),
-        ("video_progress_summary", ["completed_videos", "in_progress_videos", "total_duration", "total_watched_time", "last_watched_at"]),
-        ("dashboard_summary", ["overall_completion", "completed_items", "h5p_total_contents", "video_total_videos"]),
-    ):
+    for name, columns in INPUT_COLUMNS.items():
+        if name == "enrollments":
+            continue
         frame = frame.merge(_per_learner(tables, name, columns), on=KEY, how="left", validate="one_to_one")
 
     start_date = pd.to_datetime(frame["start"] + HALF_DAY).dt.normalize()

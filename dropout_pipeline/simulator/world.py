@@ -112,7 +112,7 @@ def semester_starts(today: date, count: int) -> list[tuple[str, date, int]]:
     terms = [t for t in terms if t[1] <= today]
     finished = [t for t in terms if t[1] + timedelta(days=7 * t[2]) <= today and not t[0].endswith("S3")]
     running = [t for t in terms if t[1] + timedelta(days=7 * t[2]) > today]
-    return finished[-count:] + running[-1:]
+    return finished[len(finished) - count :] + running[-1:]
 
 
 def build_catalog(settings: WorldSettings) -> list[CourseSpec]:

@@ -18,12 +18,14 @@ def upsert_course(connection: sa.Connection, row: dict) -> None:
     replace_rows(connection, schema.courses, {"course_id": row["course_id"]}, [row])
 
 
-def read_course_tables(connection: sa.Connection, course_id: str) -> dict[str, pd.DataFrame]:
-    """All raw tables of one course, as frames shaped like their tables."""
-    return {
-        name: read_frame(connection, sa.select(table).where(table.c.course_id == course_id))
-        for name, table in schema.RAW_TABLES.items()
-    }
+def read_raw_columns(connection: sa.Connection, columns: dict[str, list[str]], course_id: str | None = None) -> dict[str, pd.DataFrame]:
+    """The given columns of the given raw tables (plus the learner key), for one course or all."""
+    frames = {}
+    for name, wanted in columns.items():
+        table = schema.RAW_TABLES[name]
+        query = sa.select(table.c.user_id, table.c.course_id, *(table.c[c] for c in wanted))
+        frames[name] = read_frame(connection, query if course_id is None else query.where(table.c.course_id == course_id))
+    return frames
 
 
 def read_course(connection: sa.Connection, course_id: str) -> dict | None:
