@@ -97,6 +97,7 @@ def _reset_simulator_faults(request):
     if "simulator" in request.fixturenames:
         running = request.getfixturevalue("simulator")
         running.state.faults = Faults()
+        running.state._fault_eligible = 0
 
 
 def api_resource(simulator: RunningSimulator, **overrides) -> SourceApiResource:

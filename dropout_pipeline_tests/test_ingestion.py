@@ -53,16 +53,22 @@ def test_a_course_is_ingested_into_every_table_on_every_engine(simulator, instan
 def test_a_pull_that_fails_midway_leaves_the_previous_data_intact(simulator, instance, sqlite_url):
     course_id = course_ids(simulator)[1][0]
     assert ingest(simulator, instance, sqlite_url, course_id).success
+    stored = lambda: {  # noqa: E731
+        name: connection.execute(sa.select(table).order_by(table.c.id)).all()
+        for name, table in (("h5p_scores", schema.h5p_scores), ("h5p_scores_summary", schema.h5p_scores_summary))
+    }
     with engine_for(sqlite_url).connect() as connection:
-        before = connection.execute(sa.select(schema.h5p_scores).order_by(schema.h5p_scores.c.id)).all()
-    simulator.state.faults = Faults(malformed_rate=0.02, malformed_kind="field")  # a few bad H5P bodies among hundreds
+        before = stored()
+    # The H5P scores pull goes well for 20 learners, then every body lacks a required field.
+    simulator.state.faults = Faults(malformed_rate=1.0, malformed_kind="field", path_prefix="/h5p/scores/", after_requests=20)
+    simulator.state._fault_eligible = 0
     result = ingest(simulator, instance, sqlite_url, course_id)
     assert not result.success
-    failures = [root_cause(e.step_failure_data.error) for e in result.all_events if e.is_step_failure]
-    assert any("does not follow the contract: user_id: Field required" in message for message in failures)
+    failed = {e.step_key: root_cause(e.step_failure_data.error) for e in result.all_events if e.is_step_failure}
+    assert list(failed) == ["h5p_score_tables"]
+    assert "H5P API /scores/" in failed["h5p_score_tables"] and "does not follow the contract: user_id: Field required" in failed["h5p_score_tables"]
     with engine_for(sqlite_url).connect() as connection:
-        after = connection.execute(sa.select(schema.h5p_scores).order_by(schema.h5p_scores.c.id)).all()
-    assert after == before
+        assert stored() == before
 
 
 def test_an_unknown_course_fails_clearly(simulator, instance, sqlite_url):

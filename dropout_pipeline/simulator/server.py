@@ -38,6 +38,8 @@ class Faults:
     retry_after_seconds: float = 1.0
     malformed_rate: float = 0.0
     malformed_kind: str = "json"  # "json": not JSON at all; "field": a required field missing
+    path_prefix: str = ""  # faults hit only requests under this path ("" = all)
+    after_requests: int = 0  # ...and only after this many of those requests went well (a failure midway)
 
 
 @dataclass
@@ -56,6 +58,14 @@ class SimulatorState:
     _learners: dict[str, CourseLearners] = field(default_factory=dict)
     _pages: OrderedDict = field(default_factory=OrderedDict)
     _random: random.Random = field(default_factory=lambda: random.Random(0))
+    _fault_eligible: int = 0
+
+    def faults_apply(self, request: Request) -> bool:
+        """Whether this request is one the fault plan targets (and counts it)."""
+        if not request.url.path.startswith(self.faults.path_prefix):
+            return False
+        self._fault_eligible += 1
+        return self._fault_eligible > self.faults.after_requests
 
     def __post_init__(self) -> None:
         for spec in build_catalog(self.world):
@@ -94,13 +104,15 @@ def _error(status: int, detail: str, headers: dict | None = None) -> JSONRespons
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
-async def _misbehave(state: SimulatorState, api: str) -> Response | None:
+async def _misbehave(state: SimulatorState, api: str, targeted: bool) -> Response | None:
     """Latency, then maybe a 503 or a 429, as the fault plan says."""
     faults = state.faults
     state.requests_served += 1
     latency = faults.h5p_latency_ms if api == "h5p" else faults.mooc_latency_ms
     if latency:
         await asyncio.sleep(latency / 1000)
+    if not targeted:
+        return None
     draw = state._random.random()
     if draw < faults.error_rate:
         return _error(503, "simulated transient failure")
@@ -109,8 +121,8 @@ async def _misbehave(state: SimulatorState, api: str) -> Response | None:
     return None
 
 
-def _answer(state: SimulatorState, body: dict) -> Response:
-    if state.faults.malformed_rate and state._random.random() < state.faults.malformed_rate:
+def _answer(state: SimulatorState, body: dict, targeted: bool) -> Response:
+    if targeted and state.faults.malformed_rate and state._random.random() < state.faults.malformed_rate:
         if state.faults.malformed_kind == "json":
             return Response(b'{"count": 3, "results": [{"user_id": 1,', media_type="application/json")
         body = dict(body)
@@ -121,7 +133,7 @@ def _answer(state: SimulatorState, body: dict) -> Response:
     return Response(json.dumps(body, separators=(",", ":")).encode(), media_type="application/json")
 
 
-def _paged(request: Request, state: SimulatorState, rows: list[dict]) -> Response:
+def _paged(request: Request, state: SimulatorState, rows: list[dict], targeted: bool) -> Response:
     try:
         page = max(1, int(request.query_params.get("page", "1")))
         page_size = min(1000, max(1, int(request.query_params.get("page_size", "100"))))
@@ -137,6 +149,7 @@ def _paged(request: Request, state: SimulatorState, rows: list[dict]) -> Respons
             "previous": str(request.url.include_query_params(page=page - 1, page_size=page_size)) if page > 1 else None,
             "results": rows[start : start + page_size],
         },
+        targeted,
     )
 
 
@@ -150,15 +163,17 @@ def build_app(state: SimulatorState) -> Starlette:
     async def mooc_courses(request: Request) -> Response:
         if request.cookies.get("sessionid") != state.session_id:
             return _error(401, "Authentication credentials were not provided or are invalid.")
-        if (failure := await _misbehave(state, "mooc")) is not None:
+        targeted = state.faults_apply(request)
+        if (failure := await _misbehave(state, "mooc", targeted)) is not None:
             return failure
-        return _paged(request, state, [c.listing() for c in state.listed_courses()])
+        return _paged(request, state, [c.listing() for c in state.listed_courses()], targeted)
 
     def mooc_export(kind: str, build):
         async def endpoint(request: Request) -> Response:
             if request.cookies.get("sessionid") != state.session_id:
                 return _error(401, "Authentication credentials were not provided or are invalid.")
-            if (failure := await _misbehave(state, "mooc")) is not None:
+            targeted = state.faults_apply(request)
+            if (failure := await _misbehave(state, "mooc", targeted)) is not None:
                 return failure
             course_id = request.path_params["course_id"]
             learners = state.learners(course_id)
@@ -169,7 +184,7 @@ def build_app(state: SimulatorState) -> Starlette:
                 return problem
             day = views.day_of(learners, day_value)
             rows = state.cached_list((kind, course_id, day), lambda: build(learners, day, views.visible(learners, day)))
-            return _paged(request, state, rows)
+            return _paged(request, state, rows, targeted)
 
         return endpoint
 
@@ -177,10 +192,11 @@ def build_app(state: SimulatorState) -> Starlette:
         async def endpoint(request: Request) -> Response:
             if request.headers.get("authorization") != f"Bearer {state.token}":
                 return _error(401, "Invalid or missing bearer token.")
+            targeted = state.faults_apply(request)
             state.h5p_in_flight += 1
             state.h5p_peak_in_flight = max(state.h5p_peak_in_flight, state.h5p_in_flight)
             try:
-                failure = await _misbehave(state, "h5p")
+                failure = await _misbehave(state, "h5p", targeted)
             finally:
                 state.h5p_in_flight -= 1
             if failure is not None:
@@ -195,12 +211,13 @@ def build_app(state: SimulatorState) -> Starlette:
             day = views.day_of(learners, day_value)
             if index is None or learners.enrolment_day[index] >= day:
                 return _error(404, "User not enrolled in this course.")
-            return _answer(state, view(learners, index, day))
+            return _answer(state, view(learners, index, day), targeted)
 
         return endpoint
 
     async def set_faults(request: Request) -> Response:
         state.faults = replace(state.faults, **(await request.json()))
+        state._fault_eligible = 0
         return JSONResponse(asdict(state.faults))
 
     async def add_course(request: Request) -> Response:
