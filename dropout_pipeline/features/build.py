@@ -140,6 +140,8 @@ def enforce_feature_types(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     for feature in FEATURES:
         column = frame[feature.name]
+        if column.dtype == {"int": "int64", "float": "float64"}.get(feature.dtype):
+            continue
         if feature.dtype == "category":
             frame[feature.name] = column.astype(object).where(column.notna(), "none").astype(str).astype(object)
         elif feature.dtype == "int":

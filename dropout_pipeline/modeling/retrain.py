@@ -34,7 +34,7 @@ class RetrainRequest:
     champion_margin: float
     domain: str = "all"
     course_ids: list[str] | None = None  # a domain model's courses; None: every course
-    iterations: int = 400
+    iterations: int = 300
 
 
 @dataclass

@@ -45,13 +45,16 @@ class CatBoostScorer:
     features: list[str]
 
     @classmethod
-    def fit(cls, train: pd.DataFrame, target: str, iterations: int = 400) -> CatBoostScorer:
+    def fit(cls, train: pd.DataFrame, target: str, iterations: int = 300) -> CatBoostScorer:
         train = ordered(train)
         features = list(FEATURE_NAMES)
         model = CatBoostClassifier(
             iterations=iterations,
-            depth=6,
-            learning_rate=0.08,
+            # Depth 4 x 300 trees matched depth 6 x 400 on held-out courses (fail ROC AUC
+            # 0.973 vs 0.972, week 1 0.871 vs 0.867) with SHAP reasons ~6x cheaper, the
+            # main cost of predicting 100,000 learners. Revisit on a real platform's data.
+            depth=4,
+            learning_rate=0.12,
             loss_function="Logloss",
             random_seed=SEED,
             thread_count=2,

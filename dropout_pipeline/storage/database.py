@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -82,29 +81,44 @@ def upgrade_schema(engine: sa.Engine) -> None:
         _migrated_urls.add(key)
 
 
-def _clean(value: Any) -> Any:
-    """pandas missing values become SQL NULL; numpy scalars become Python scalars."""
-    if value is None or value is pd.NaT:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if value is pd.NA:
-        return None
-    if hasattr(value, "item") and not isinstance(value, (list, dict, str, bytes)):
-        return value.item()
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    return value
-
-
 def frame_records(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """Rows of a frame as plain dicts ready for an executemany insert."""
+    """Rows of a frame as plain dicts ready for an insert: missing values become None,
+    numpy scalars Python scalars, timestamps `datetime` (some drivers match exact types)."""
     selected = frame if columns is None else frame[list(columns)]
-    names = list(selected.columns)
-    return [
-        {name: _clean(value) for name, value in zip(names, row)}
-        for row in selected.itertuples(index=False, name=None)
-    ]
+    plain = selected.astype(object).where(selected.notna(), None)
+    for name in selected.columns:
+        if pd.api.types.is_datetime64_any_dtype(selected[name]):
+            plain[name] = [None if pd.isna(v) else pd.Timestamp(v).to_pydatetime() for v in selected[name]]
+    return plain.to_dict("records")
+
+
+def bulk_insert(connection: sa.Connection, table: sa.Table, records: list[dict[str, Any]]) -> int:
+    """Insert many rows inside the caller's transaction.
+
+    On PostgreSQL (psycopg 3) rows go through COPY, several times faster than
+    executemany for the 100,000-row prediction and ingestion batches; elsewhere they go
+    through executemany in batches.
+    """
+    if not records:
+        return 0
+    if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
+        _copy_rows(connection, table, records)
+    else:
+        for start in range(0, len(records), 5000):
+            connection.execute(table.insert(), records[start : start + 5000])
+    return len(records)
+
+
+def _copy_rows(connection: sa.Connection, table: sa.Table, records: list[dict[str, Any]]) -> None:
+    from psycopg import sql
+    from psycopg.types.json import Json
+
+    columns = list(records[0])
+    json_columns = {c.name for c in table.columns if isinstance(c.type, sa.JSON)}
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns)))
+    with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for record in records:
+            copy.write_row([Json(record[c]) if c in json_columns and record[c] is not None else record[c] for c in columns])
 
 
 def replace_rows(
@@ -120,10 +134,7 @@ def replace_rows(
     """
     condition = sa.and_(*(table.c[name] == value for name, value in where.items()))
     connection.execute(table.delete().where(condition))
-    batch = list(rows)
-    for start in range(0, len(batch), 5000):
-        connection.execute(table.insert(), batch[start : start + 5000])
-    return len(batch)
+    return bulk_insert(connection, table, list(rows))
 
 
 def read_frame(connection: sa.Connection, query: sa.Select | sa.TextClause, **params: Any) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from dropout_pipeline.features.build import enforce_feature_types
 from dropout_pipeline.storage import schema
-from dropout_pipeline.storage.database import frame_records, read_frame, replace_rows
+from dropout_pipeline.storage.database import bulk_insert, frame_records, read_frame, replace_rows
 
 
 def replace_current_features(connection: sa.Connection, course_id: str, features: pd.DataFrame, updated_at: datetime) -> int:
@@ -57,10 +57,7 @@ def insert_new_training_rows(connection: sa.Connection, rows: pd.DataFrame) -> i
     known = pd.DataFrame(existing, columns=["user_id", "course_id", "snapshot_week"]).assign(_known=True)
     fresh = rows.merge(known, on=["user_id", "course_id", "snapshot_week"], how="left")
     fresh = fresh[fresh["_known"].isna()].drop(columns="_known")
-    records = frame_records(fresh, [c.name for c in table.columns if c.name != "id"])
-    for start in range(0, len(records), 5000):
-        connection.execute(table.insert(), records[start : start + 5000])
-    return len(records)
+    return bulk_insert(connection, table, frame_records(fresh, [c.name for c in table.columns if c.name != "id"]))
 
 
 def read_training_data(connection: sa.Connection, course_ids: list[str] | None = None) -> pd.DataFrame:

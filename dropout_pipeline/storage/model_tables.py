@@ -8,6 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from dropout_pipeline.storage import schema
+from dropout_pipeline.storage.database import bulk_insert
 
 registry = schema.model_registry
 
@@ -50,9 +51,7 @@ def record_performance(connection: sa.Connection, rows: Iterable[dict]) -> None:
 
 def mark_training_rows_used(connection: sa.Connection, training_ids: Iterable[int], model_name: str, model_version: int, used_at: datetime) -> int:
     rows = [{"training_data_id": int(i), "model_name": model_name, "model_version": model_version, "used_at": used_at} for i in training_ids]
-    for start in range(0, len(rows), 5000):
-        connection.execute(schema.training_data_usage.insert(), rows[start : start + 5000])
-    return len(rows)
+    return bulk_insert(connection, schema.training_data_usage, rows)
 
 
 def map_courses(connection: sa.Connection, course_ids: Iterable[str], model_name: str, now: datetime, auto_predict: bool = True, frequency: str = "daily") -> None:

@@ -8,7 +8,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from dropout_pipeline.storage import schema
-from dropout_pipeline.storage.database import frame_records
+from dropout_pipeline.storage.database import bulk_insert, frame_records
 
 
 def append_predictions(connection: sa.Connection, course_id: str, scored: pd.DataFrame, model: dict, predicted_at: datetime) -> int:
@@ -25,7 +25,4 @@ def append_predictions(connection: sa.Connection, course_id: str, scored: pd.Dat
         predictions.update().where(predictions.c.course_id == course_id, predictions.c.is_latest.is_(True)).values(is_latest=False)
     )
     frame = scored.assign(model_name=model["model_name"], model_version=model["model_version"], predicted_at=predicted_at, is_latest=True)
-    records = frame_records(frame, [c.name for c in predictions.columns if c.name != "id"])
-    for start in range(0, len(records), 5000):
-        connection.execute(predictions.insert(), records[start : start + 5000])
-    return len(records)
+    return bulk_insert(connection, predictions, frame_records(frame, [c.name for c in predictions.columns if c.name != "id"]))
