@@ -95,14 +95,9 @@ def run_cycle(defs: dg.Definitions, instance: dg.DagsterInstance, engine: sa.Eng
 
     frozen = _frozen_courses(engine)
     pending = [c for c in report.finished_courses if c not in frozen]
-    for number, course_id in enumerate(pending, start=1):
-        progress(f"history {number}/{len(pending)}: replaying every week of {course_id} and freezing its training rows")
-        ok, message = _run(defs, instance, "course_history", course_id)
-        if ok:
-            report.history_rebuilt.append(course_id)
-        else:
-            report.failures[course_id] = message
-            progress(f"  failed: {message}")
+    report.history_rebuilt = _run_per_course(
+        defs, instance, "course_history", pending, report, progress, "history", "replaying every week of {} and freezing its training rows"
+    )
 
     if _needs_retraining(engine):
         progress("training the fail-risk and dropout-risk models on held-out courses")
@@ -114,12 +109,24 @@ def run_cycle(defs: dg.Definitions, instance: dg.DagsterInstance, engine: sa.Eng
     else:
         progress("no new training data since the default model was trained: keeping it")
 
-    for number, course_id in enumerate(report.running_courses, start=1):
-        progress(f"predicting {number}/{len(report.running_courses)}: {course_id} (ingest, features, predictions)")
-        ok, message = _run(defs, instance, "course_refresh", course_id)
+    report.predicted = _run_per_course(
+        defs, instance, "course_refresh", report.running_courses, report, progress, "predicting", "{} (ingest, features, predictions)"
+    )
+    return report
+
+
+def _run_per_course(
+    defs: dg.Definitions, instance: dg.DagsterInstance, job: str, course_ids: list[str], report: CycleReport,
+    progress: Progress, step: str, what: str,
+) -> list[str]:
+    """Run a partitioned job for each course; failures are recorded and the others go on."""
+    succeeded = []
+    for number, course_id in enumerate(course_ids, start=1):
+        progress(f"{step} {number}/{len(course_ids)}: {what.format(course_id)}")
+        ok, message = _run(defs, instance, job, course_id)
         if ok:
-            report.predicted.append(course_id)
+            succeeded.append(course_id)
         else:
             report.failures[course_id] = message
             progress(f"  failed: {message}")
-    return report
+    return succeeded

@@ -6,6 +6,7 @@ a run starts. Settings with a default use the variable when it is set, else the 
 """
 
 
+import dataclasses
 import os
 from datetime import date
 from pathlib import Path
@@ -41,17 +42,9 @@ class SourceApiResource(dg.ConfigurableResource):
     as_of: str | None = None  # YYYY-MM-DD: pull the state at that date (replay); None: live
 
     def client_settings(self) -> ClientSettings:
-        return ClientSettings(
-            mooc_url=self.mooc_url,
-            mooc_session_id=self.mooc_session_id,
-            h5p_url=self.h5p_url,
-            h5p_token=self.h5p_token,
-            concurrency=self.concurrency,
-            timeout_seconds=self.timeout_seconds,
-            max_retries=self.max_retries,
-            backoff_initial_seconds=self.backoff_initial_seconds,
-            backoff_max_seconds=self.backoff_max_seconds,
-        )
+        """The client's settings: every ClientSettings field this resource configures."""
+        shared = {f.name for f in dataclasses.fields(ClientSettings)} & set(type(self).model_fields)
+        return ClientSettings(**{name: getattr(self, name) for name in shared})
 
     def as_of_date(self) -> date | None:
         return date.fromisoformat(self.as_of) if self.as_of else None
