@@ -96,8 +96,7 @@ def _reset_simulator_faults(request):
     yield
     if "simulator" in request.fixturenames:
         running = request.getfixturevalue("simulator")
-        running.state.faults = Faults()
-        running.state._fault_eligible = 0
+        running.state.set_faults(Faults())
 
 
 def api_resource(simulator: RunningSimulator, **overrides) -> SourceApiResource:

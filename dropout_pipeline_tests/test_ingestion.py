@@ -60,8 +60,7 @@ def test_a_pull_that_fails_midway_leaves_the_previous_data_intact(simulator, ins
     with engine_for(sqlite_url).connect() as connection:
         before = stored()
     # The H5P scores pull goes well for 20 learners, then every body lacks a required field.
-    simulator.state.faults = Faults(malformed_rate=1.0, malformed_kind="field", path_prefix="/h5p/scores/", after_requests=20)
-    simulator.state._fault_eligible = 0
+    simulator.state.set_faults(Faults(malformed_rate=1.0, malformed_kind="field", path_prefix="/h5p/scores/", after_requests=20))
     result = ingest(simulator, instance, sqlite_url, course_id)
     assert not result.success
     failed = {e.step_key: root_cause(e.step_failure_data.error) for e in result.all_events if e.is_step_failure}
@@ -99,7 +98,7 @@ def test_secrets_from_the_environment_never_reach_the_event_log(simulator, sqlit
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("courses", [course_id])
         assert dg.materialize(PER_COURSE, instance=instance, resources=resources, partition_key=course_id).success
-        simulator.state.faults = Faults(error_rate=1.0)  # a failure's error message must not carry it either
+        simulator.state.set_faults(Faults(error_rate=1.0))  # a failure's error message must not carry it either
         failed = dg.materialize(PER_COURSE, instance=instance, resources=resources, partition_key=course_id, raise_on_error=False)
         assert not failed.success
         records = [record for run in instance.get_runs() for record in instance.all_logs(run.run_id)]

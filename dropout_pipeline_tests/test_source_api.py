@@ -61,7 +61,7 @@ def test_unknown_course_is_a_clear_404(simulator):
 
 
 def test_transient_503s_are_retried_until_they_succeed(simulator):
-    simulator.state.faults = Faults(error_rate=0.3)
+    simulator.state.set_faults(Faults(error_rate=0.3))
     course = first_running_course(simulator)
     learners, _ = run_sync(lambda api: api.mooc_list("enrollments", course), settings(simulator, page_size=5), TODAY)
     records, stats = run_sync(lambda api: api.h5p_per_learner("dashboard", course, [x.user_id for x in learners]), settings(simulator, max_retries=10), TODAY)
@@ -70,13 +70,13 @@ def test_transient_503s_are_retried_until_they_succeed(simulator):
 
 
 def test_persistent_503s_give_up_after_the_retry_budget(simulator):
-    simulator.state.faults = Faults(error_rate=1.0)
+    simulator.state.set_faults(Faults(error_rate=1.0))
     with pytest.raises(TransientError, match="503"):
         run_sync(lambda api: api.courses(), settings(simulator, max_retries=2))
 
 
 def test_429_waits_for_retry_after(simulator):
-    simulator.state.faults = Faults(rate_limit_rate=1.0, retry_after_seconds=0.4)
+    simulator.state.set_faults(Faults(rate_limit_rate=1.0, retry_after_seconds=0.4))
     started = time.monotonic()
     with pytest.raises(TransientError, match="429"):
         run_sync(lambda api: api.courses(), settings(simulator, max_retries=2))
@@ -84,27 +84,27 @@ def test_429_waits_for_retry_after(simulator):
 
 
 def test_timeouts_are_transient_and_retried(simulator):
-    simulator.state.faults = Faults(mooc_latency_ms=300)
+    simulator.state.set_faults(Faults(mooc_latency_ms=300))
     with pytest.raises(TransientError, match="TimeoutError") as caught:
         run_sync(lambda api: api.courses(), settings(simulator, timeout_seconds=0.1, max_retries=1))
     assert "courses" in str(caught.value)
 
 
 def test_body_that_is_not_json_fails_naming_the_endpoint(simulator):
-    simulator.state.faults = Faults(malformed_rate=1.0, malformed_kind="json")
+    simulator.state.set_faults(Faults(malformed_rate=1.0, malformed_kind="json"))
     with pytest.raises(BadResponseError, match="MOOC API /mooc/courses/: body is not valid JSON"):
         run_sync(lambda api: api.courses(), settings(simulator))
 
 
 def test_record_missing_a_required_field_fails_naming_it(simulator):
-    simulator.state.faults = Faults(malformed_rate=1.0, malformed_kind="field")
+    simulator.state.set_faults(Faults(malformed_rate=1.0, malformed_kind="field"))
     course = first_running_course(simulator)
     with pytest.raises(BadResponseError, match=r"record 0 does not follow the contract: user_id: Field required"):
         run_sync(lambda api: api.mooc_list("grades", course), settings(simulator), TODAY)
 
 
 def test_h5p_calls_run_concurrently_up_to_the_limit_and_no_further(simulator):
-    simulator.state.faults = Faults(h5p_latency_ms=30)
+    simulator.state.set_faults(Faults(h5p_latency_ms=30))
     simulator.state.h5p_peak_in_flight = 0
     course = first_running_course(simulator)
     learners, _ = run_sync(lambda api: api.mooc_list("enrollments", course), settings(simulator), TODAY)

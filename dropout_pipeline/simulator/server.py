@@ -60,6 +60,11 @@ class SimulatorState:
     _random: random.Random = field(default_factory=lambda: random.Random(0))
     _fault_eligible: int = 0
 
+    def set_faults(self, faults: Faults) -> None:
+        """A new fault plan; its `after_requests` counts from now."""
+        self.faults = faults
+        self._fault_eligible = 0
+
     def faults_apply(self, request: Request) -> bool:
         """Whether this request is one the fault plan targets (and counts it)."""
         if not request.url.path.startswith(self.faults.path_prefix):
@@ -216,8 +221,7 @@ def build_app(state: SimulatorState) -> Starlette:
         return endpoint
 
     async def set_faults(request: Request) -> Response:
-        state.faults = replace(state.faults, **(await request.json()))
-        state._fault_eligible = 0
+        state.set_faults(replace(state.faults, **(await request.json())))
         return JSONResponse(asdict(state.faults))
 
     async def add_course(request: Request) -> Response:

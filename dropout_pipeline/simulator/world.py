@@ -228,7 +228,7 @@ class CourseLearners:
         return {int(u): i for i, u in enumerate(self.user_ids)}
 
     @cached_property
-    def last_event_day(self) -> np.ndarray:
+    def last_event_day(self) -> list[np.ndarray]:
         """Sorted event days per learner, for 'last activity as of day D' look-ups."""
         return [
             np.sort(
