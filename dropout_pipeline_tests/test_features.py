@@ -111,8 +111,9 @@ def test_rebuilding_history_and_training_data_is_idempotent(simulator, instance,
         with engine_for(sqlite_url).connect() as connection:
             counts.append(tuple(connection.execute(sa.select(sa.func.count()).select_from(t)).scalar()
                                 for t in (schema.student_features_history, schema.training_data)))
-        added = [e.materialization.metadata["rows_added"].value for e in result.get_asset_materialization_events()
-                 if e.asset_key.to_user_string() == "training_data"]
+        frozen = [e.materialization.metadata for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "training_data"]
+        added = [m["rows_added"].value for m in frozen]
+        assert 0 < frozen[0]["label_balance"].value["is_passed"] < 1
         checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
         assert checks == {"schema_and_labels": True, "label_balance": True}
     assert counts[0] == counts[1] and counts[0][1] > 0

@@ -164,17 +164,19 @@ def training_data(
         with database.engine().begin() as connection:
             added = insert_new_training_rows(connection, rows)
     context.log.info(f"{course_id}: {added} new training rows ({len(rows)} candidates)")
+    balance = validation.label_balance(rows)
     return dg.MaterializeResult(
         metadata={
             "rows_added": dg.MetadataValue.int(added),
             "dagster/row_count": dg.MetadataValue.int(len(rows)),
             "semester": dg.MetadataValue.text(calendar.semester),
             "snapshot_weeks": dg.MetadataValue.int(int(rows["snapshot_week"].nunique())),
+            "label_balance": dg.MetadataValue.json(balance.metadata["positive_share"]),
             "preview": preview(rows),
         },
         check_results=[
             check_result("schema_and_labels", schema_outcome),
-            check_result("label_balance", validation.label_balance(rows), dg.AssetCheckSeverity.WARN),
+            check_result("label_balance", balance, dg.AssetCheckSeverity.WARN),
         ],
     )
 
