@@ -22,7 +22,6 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
-import pandas as pd
 import sqlalchemy as sa
 
 from benchmarks._demo_data import demo_copy

@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import dagster as dg
-import pytest
 import sqlalchemy as sa
 
 from dropout_pipeline.cycle import root_cause

@@ -45,7 +45,7 @@ def test_outcomes_emerge_from_behaviour_archetypes():
     assert passed[archetype == "steady"].mean() > 0.7
     assert passed[archetype == "early_dropout"].mean() == 0
     assert passed[archetype == "never_started"].mean() == 0
-    never = [p["last_activity"] is None for p, a in zip(progress, archetype) if a == "never_started"]
+    never = [p["last_activity"] is None for p, a in zip(progress, archetype, strict=False) if a == "never_started"]
     assert all(never)
     assert 0.2 < passed.mean() < 0.5  # a MOOC: most learners do not pass
 
@@ -57,7 +57,7 @@ def test_the_past_never_changes_as_time_goes_on():
         day = views.day_of(learners, spec.start + timedelta(days=7 * week - 1))
         indices = np.arange(len(learners.user_ids))
         blocks.append((learners.block_done[indices] < day).sum(axis=1))
-    assert all((later >= earlier).all() for earlier, later in zip(blocks, blocks[1:]))
+    assert all((later >= earlier).all() for earlier, later in zip(blocks, blocks[1:], strict=False))
 
 
 def test_a_course_published_while_running_appears_in_the_catalogue(simulator):

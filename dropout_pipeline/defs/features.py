@@ -114,7 +114,7 @@ def student_feature_history(
         raise dg.Failure(f"the platform ignored `as_of` for {course_id}: every weekly snapshot is identical, so no history was written")
     now = _utcnow()
     with database.engine().begin() as connection:
-        for day, features in zip(dates, snapshots):
+        for day, features in zip(dates, snapshots, strict=False):
             replace_history_snapshot(connection, course_id, features, calendar.week_of(day), now)
     return dg.MaterializeResult(
         metadata={

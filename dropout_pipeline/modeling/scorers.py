@@ -77,7 +77,7 @@ class CatBoostScorer:
 
     def feature_importance(self, top: int = 15) -> dict[str, float]:
         values = self.model.get_feature_importance()
-        pairs = sorted(zip(self.features, values), key=lambda pair: -pair[1])[:top]
+        pairs = sorted(zip(self.features, values, strict=False), key=lambda pair: -pair[1])[:top]
         return {name: round(float(value), 3) for name, value in pairs}
 
     def save(self, path: Path) -> None:

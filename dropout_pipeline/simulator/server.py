@@ -165,21 +165,24 @@ def build_app(state: SimulatorState) -> Starlette:
         except ValueError:
             return None, _error(400, "as_of must be YYYY-MM-DD")
 
-    async def mooc_courses(request: Request) -> Response:
+    async def admit_mooc(request: Request) -> tuple[Response | None, bool]:
+        """The cookie check, then the fault plan: (a refusal or None, whether faults target it)."""
         if request.cookies.get("sessionid") != state.session_id:
-            return _error(401, "Authentication credentials were not provided or are invalid.")
+            return _error(401, "Authentication credentials were not provided or are invalid."), False
         targeted = state.faults_apply(request)
-        if (failure := await _misbehave(state, "mooc", targeted)) is not None:
-            return failure
+        return await _misbehave(state, "mooc", targeted), targeted
+
+    async def mooc_courses(request: Request) -> Response:
+        refusal, targeted = await admit_mooc(request)
+        if refusal is not None:
+            return refusal
         return _paged(request, state, [c.listing() for c in state.listed_courses()], targeted)
 
     def mooc_export(kind: str, build):
         async def endpoint(request: Request) -> Response:
-            if request.cookies.get("sessionid") != state.session_id:
-                return _error(401, "Authentication credentials were not provided or are invalid.")
-            targeted = state.faults_apply(request)
-            if (failure := await _misbehave(state, "mooc", targeted)) is not None:
-                return failure
+            refusal, targeted = await admit_mooc(request)
+            if refusal is not None:
+                return refusal
             course_id = request.path_params["course_id"]
             learners = state.learners(course_id)
             if learners is None:

@@ -123,10 +123,10 @@ def discussions(learners: CourseLearners, day: float, indices: np.ndarray) -> li
 
 
 def complete_student(learners: CourseLearners, day: float, indices: np.ndarray) -> list[dict]:
-    parts = zip(grades(learners, day, indices), progress(learners, day, indices), discussions(learners, day, indices))
+    parts = zip(grades(learners, day, indices), progress(learners, day, indices), discussions(learners, day, indices), strict=False)
     return [
         {"user_id": g["user_id"], "enrollment": enrollment(learners, i), "grade": g, "progress": p, "discussion": d}
-        for i, (g, p, d) in zip(indices, parts)
+        for i, (g, p, d) in zip(indices, parts, strict=False)
     ]
 
 

@@ -241,7 +241,7 @@ class CourseLearners:
                     ]
                 )
             )
-            for row_b, row_h, row_v, posts in zip(self.block_done, self.h5p_done, self.video_started, self.post_days)
+            for row_b, row_h, row_v, posts in zip(self.block_done, self.h5p_done, self.video_started, self.post_days, strict=False)
         ]
 
 
