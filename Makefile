@@ -22,3 +22,4 @@ benchmarks: $(STAMP)
 	$(VENV)/bin/python -m benchmarks.features
 	$(VENV)/bin/python -m benchmarks.train
 	$(VENV)/bin/python -m benchmarks.predict
+	$(VENV)/bin/python -m benchmarks.semester

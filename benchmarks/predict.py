@@ -5,7 +5,8 @@ Part 1 copies the demo's trained models and its running courses' features into a
 PostgreSQL database (100 courses of 1,000 learners, the demo's real feature rows under
 new course ids) and times `predict_course` (read features, choose the model, score, SHAP
 reasons, append with the one-latest swap) for every course. Target: under 20 s.
-Part 2 runs the end-to-end daemon test and reports the latency it measured. Target: < 2 min.
+Part 2 runs the end-to-end daemon test with the lifecycle sensor at its default interval
+(60 s) and reports the latency it measured on a quiet installation. Target: < 2 min.
 
     make demo && .venv/bin/python -m benchmarks.predict
 """
@@ -25,6 +26,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from benchmarks._demo_data import demo_copy
+from dropout_pipeline.defs.resources import DEFAULT_SENSOR_INTERVAL_SECONDS
 from dropout_pipeline.predictions.run import predict_course
 from dropout_pipeline.predictions.score import RiskLevels
 from dropout_pipeline.storage import schema
@@ -80,12 +82,13 @@ def daemon_latency() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-s", "dropout_pipeline_tests/test_deployment.py", "-k", "daemon", "-p", "no:cacheprovider"],
         capture_output=True, text=True, cwd=Path(__file__).parents[1],
+        env={**os.environ, "DAEMON_TEST_SENSOR_INTERVAL_SECONDS": str(DEFAULT_SENSOR_INTERVAL_SECONDS)},
     )
-    found = re.search(r"course appeared -> predictions stored: ([\d.]+)s", done.stdout)
+    found = re.search(r"course appeared -> predictions stored: ([\d.]+)s \(sensor interval (\d+) s\)", done.stdout)
     if done.returncode != 0 or not found:
         print(done.stdout[-3000:], done.stderr[-2000:])
         sys.exit("the daemon end-to-end run failed")
-    print(f"new course in GET /courses/ -> predictions stored, dagster-daemon running (sensor every 2 s): {found.group(1)} s")
+    print(f"new course in GET /courses/ -> predictions stored, dagster-daemon running (sensor every {found.group(2)} s): {found.group(1)} s")
 
 
 if __name__ == "__main__":

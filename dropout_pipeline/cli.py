@@ -1,11 +1,11 @@
-"""The `dropout-pipeline` command: simulate, migrate, demo, run, feature-dictionary."""
+"""The `dropout-pipeline` command: simulate, migrate, demo, run, status, feature-dictionary."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 DEFAULT_DATA_DIR = Path("data")
@@ -15,16 +15,18 @@ FEATURE_DICTIONARY_PATH = Path("docs/feature_dictionary.md")
 def _simulate(args: argparse.Namespace) -> int:
     from dropout_pipeline.simulator.runner import serve
     from dropout_pipeline.simulator.server import Faults, SimulatorState
-    from dropout_pipeline.simulator.world import WorldSettings
+    from dropout_pipeline.simulator.world import PLATFORM_TZ, WorldSettings
 
     world = WorldSettings(
         seed=args.seed,
-        today=args.today or date.today(),
+        today=args.today or datetime.now(PLATFORM_TZ).date(),
         past_semesters=args.past_semesters,
         courses_per_semester=args.courses_per_semester,
         running_courses=args.running_courses,
         min_learners=args.min_learners,
         max_learners=args.max_learners,
+        rolling_courses=args.rolling_courses,
+        rolling_span_days=args.rolling_span_days,
     )
     faults = Faults(
         h5p_latency_ms=args.h5p_latency_ms,
@@ -53,12 +55,14 @@ def _add_simulate(commands) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--today", type=date.fromisoformat, default=None, help="the simulator's clock (default: today)")
+    p.add_argument("--today", type=date.fromisoformat, default=None, help="the simulator's clock (default: today on the platform, UTC+7)")
     p.add_argument("--past-semesters", type=int, default=3)
     p.add_argument("--courses-per-semester", type=int, default=2)
     p.add_argument("--running-courses", type=int, default=2)
     p.add_argument("--min-learners", type=int, default=200)
     p.add_argument("--max-learners", type=int, default=600)
+    p.add_argument("--rolling-courses", type=int, default=0, help="courses starting one after another around --today")
+    p.add_argument("--rolling-span-days", type=int, default=120, help="the days over which the rolling courses start and end")
     p.add_argument("--session-id", default=DEFAULT_SESSION_ID, help="the MOOC session cookie it accepts")
     p.add_argument("--token", default=DEFAULT_TOKEN, help="the H5P bearer token it accepts")
     p.add_argument("--h5p-latency-ms", type=float, default=0.0)
@@ -85,17 +89,18 @@ def _instance(data_dir: Path):
     return dg.DagsterInstance.get()
 
 
-def _cycle(resources: dict, data_dir: Path, db_url: str) -> int:
-    from dropout_pipeline.cycle import Progress, run_cycle
+def _cycle(resources: dict, data_dir: Path, db_url: str, verbose: bool) -> int:
+    """Today's plan, carried out now; exit status 1 when any step failed."""
+    from dropout_pipeline.cycle import Progress, run_day
     from dropout_pipeline.definitions import build_definitions
     from dropout_pipeline.storage.database import engine_for
     from dropout_pipeline.summary import render_summary
 
     engine = engine_for(db_url)
     with _instance(data_dir) as instance:
-        report = run_cycle(build_definitions(resources), instance, engine, date.today(), Progress())
+        report = run_day(build_definitions(resources), instance, engine, resources["clock"].clock().today(), Progress(), verbose)
     print(render_summary(engine, report), flush=True)
-    return 1 if report.failures and not report.predicted else 0
+    return 1 if report.failures else 0
 
 
 def _ui_hint(db_url: str, extra_env: str = "") -> str:
@@ -107,7 +112,14 @@ def _ui_hint(db_url: str, extra_env: str = "") -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from dropout_pipeline.defs.resources import DatabaseResource, PipelineSettings, SourceApiResource
+    from dropout_pipeline.defs.resources import (
+        AlertWebhookResource,
+        ClockResource,
+        DatabaseResource,
+        PipelineSettings,
+        SourceApiResource,
+        product_timezone,
+    )
     from dropout_pipeline.simulator.runner import simulator_process
     from dropout_pipeline.simulator.server import DEFAULT_SESSION_ID, DEFAULT_TOKEN
     from dropout_pipeline.storage.database import default_database_url
@@ -116,7 +128,8 @@ def _demo(args: argparse.Namespace) -> int:
     db_url = os.environ.get("DROPOUT_DB_URL") or default_database_url(data_dir)
     print(f"Database: {db_url.split('@')[-1]}   (set DROPOUT_DB_URL to use another)", flush=True)
     print("Starting the built-in simulator of a MOOC + H5P platform on loopback...", flush=True)
-    with simulator_process(["--seed", str(args.seed)]) as simulator:
+    clock = ClockResource(timezone=product_timezone())
+    with simulator_process(["--seed", str(args.seed), "--today", clock.clock().today().isoformat()]) as simulator:
         resources = {
             "database": DatabaseResource(url=db_url),
             "source_api": SourceApiResource(
@@ -126,9 +139,11 @@ def _demo(args: argparse.Namespace) -> int:
                 h5p_token=DEFAULT_TOKEN,
                 concurrency=32,
             ),
+            "clock": clock,
             "settings": PipelineSettings(models_dir=str(data_dir / "models")),
+            "alert_webhook": AlertWebhookResource(),
         }
-        status = _cycle(resources, data_dir, db_url)
+        status = _cycle(resources, data_dir, db_url, args.verbose)
     print(
         _ui_hint(
             db_url,
@@ -150,9 +165,25 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     data_dir = Path(args.data_dir)
     db_url = os.environ.get("DROPOUT_DB_URL") or default_database_url(data_dir)
-    status = _cycle(build_resources(), data_dir, db_url)
+    status = _cycle(build_resources(), data_dir, db_url, args.verbose)
     print(_ui_hint(db_url))
     return status
+
+
+def _status(args: argparse.Namespace) -> int:
+    from dropout_pipeline.defs.resources import build_resources, product_timezone
+    from dropout_pipeline.lifecycle.facts import catalogue_from_database
+    from dropout_pipeline.lifecycle.runs import plan_now
+    from dropout_pipeline.lifecycle.status import render_status, status_rows
+    from dropout_pipeline.storage.database import default_database_url, engine_for
+
+    data_dir = Path(args.data_dir)
+    engine = engine_for(os.environ.get("DROPOUT_DB_URL") or default_database_url(data_dir))
+    day = build_resources()["clock"].clock().today()
+    with _instance(data_dir) as instance, engine.connect() as connection:
+        plan = plan_now(instance, engine, catalogue_from_database(connection), day)
+        print(render_status(plan, status_rows(connection, plan), product_timezone()))
+    return 0
 
 
 def _migrate(_args: argparse.Namespace) -> int:
@@ -177,10 +208,15 @@ def _add_commands(commands) -> None:
     demo = commands.add_parser("demo", help="the main job on the embedded default: simulator + SQLite, ingest to predictions, summary")
     demo.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--verbose", action="store_true", help="print Dagster's DEBUG event log too")
     demo.set_defaults(handler=_demo)
-    run = commands.add_parser("run", help="the same cycle against a real platform (MOOC_API_URL, H5P_API_URL and secrets)")
+    run = commands.add_parser("run", help="what the daemon would do today, now, against your platform (MOOC_API_URL, H5P_API_URL, secrets)")
     run.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    run.add_argument("--verbose", action="store_true", help="print Dagster's DEBUG event log too")
     run.set_defaults(handler=_run)
+    status = commands.add_parser("status", help="every course: state, last refresh, frozen rows, latest prediction, model, next step")
+    status.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    status.set_defaults(handler=_status)
     commands.add_parser("migrate", help="apply the database migrations to DROPOUT_DB_URL").set_defaults(handler=_migrate)
     commands.add_parser("feature-dictionary", help="regenerate docs/feature_dictionary.md").set_defaults(handler=_feature_dictionary)
 

@@ -1,34 +1,51 @@
-"""One full cycle of the early-warning system, as Dagster runs on a real instance.
+"""`dropout-pipeline run` and `demo`: what the daemon would do today, done now.
 
-discover courses -> rebuild the weekly history of finished courses (where `as_of` is
-served) and freeze their training rows -> retrain when there is new training data ->
-refresh and predict every running course. Each step is a Dagster job run, so the
-Dagster UI on the same instance shows every materialization and check afterwards.
-A course that fails is reported and the cycle goes on with the others.
+The planner the daemon's sensor and schedules ask (lifecycle.plan) decides, and the
+cycle goes through the daemon's day in its order: the lifecycle sensor, ticking until
+it has nothing more to launch (freezes, first predictions, an installation's first
+models), then the 02:00 schedule (retrain), then the 06:00 schedule (refresh). Each
+step is a run of the job the daemon would launch, tagged as the daemon tags it, on a
+Dagster instance, so the UI shows every materialization and check, and a step already
+done today (by the daemon or an earlier `run`) is not done again. The catalogue is read
+first, through the same `discover_courses` job. A step that fails is reported and the
+others go on.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
 import dagster as dg
 import sqlalchemy as sa
 
-from dropout_pipeline.features.calendar import CourseCalendar
-from dropout_pipeline.storage import schema
+from dropout_pipeline.lifecycle.facts import catalogue_from_database
+from dropout_pipeline.lifecycle.plan import CourseState, Phase, Plan, PlannedRun, Trigger, run_key
+from dropout_pipeline.lifecycle.runs import failure_reason, plan_now, run_tags
+from dropout_pipeline.modeling.retrain import NIGHTLY_MODELS
+
+
+@dataclass
+class StepResult:
+    run: PlannedRun
+    ok: bool
+    outcome: str  # what it did, or why it failed
 
 
 @dataclass
 class CycleReport:
-    finished_courses: list[str] = field(default_factory=list)
-    running_courses: list[str] = field(default_factory=list)
-    history_rebuilt: list[str] = field(default_factory=list)
-    predicted: list[str] = field(default_factory=list)
-    retrained: bool = False
-    failures: dict[str, str] = field(default_factory=dict)
+    day: date
+    steps: list[StepResult] = field(default_factory=list)
+    plan: Plan | None = None  # where every course stands once the cycle is done
+
+    def succeeded(self, phase: Phase) -> list[StepResult]:
+        return [step for step in self.steps if step.run.phase is phase and step.ok]
+
+    @property
+    def failures(self) -> list[StepResult]:
+        return [step for step in self.steps if not step.ok]
 
 
 class Progress:
@@ -42,91 +59,78 @@ class Progress:
         self.echo(f"[{time.monotonic() - self.started:6.1f}s] {message}")
 
 
-def root_cause(error) -> str:
-    """The innermost message of a Dagster error chain: what went wrong, not where."""
-    while error.cause is not None:
-        error = error.cause
-    return error.message.strip().splitlines()[-1][:300]
+def _logging(verbose: bool) -> dict:
+    """Dagster's console log: every DEBUG event with --verbose, else only what is critical
+    (every event still goes to the instance's event log, which the UI shows)."""
+    return {"loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "CRITICAL"}}}}
 
 
-def _failure_message(result: dg.ExecuteInProcessResult) -> str:
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-            return root_cause(event.step_failure_data.error)
-    return "run failed"
+def _model_outcome(name: str, metadata: Mapping) -> str:
+    if not metadata["trained"].value:
+        return f"{name}: not trained: {metadata['reason'].value} ({metadata['serving'].value})"
+    verdict = "now the default" if metadata["promoted_to_default"].value else "refused by the gate: the default keeps serving"
+    return f"{name} v{metadata['model_version'].value}: ROC AUC {metadata['roc_auc'].value:.3f} on held-out courses, {verdict}"
 
 
-def _run(defs: dg.Definitions, instance: dg.DagsterInstance, job: str, partition_key: str | None = None) -> tuple[bool, str]:
-    result = defs.resolve_job_def(job).execute_in_process(instance=instance, partition_key=partition_key, raise_on_error=False)
-    return result.success, "" if result.success else _failure_message(result)
-
-
-def _courses(engine: sa.Engine) -> list[CourseCalendar]:
-    with engine.connect() as connection:
-        rows = connection.execute(sa.select(schema.courses.c.course_id, schema.courses.c.start, schema.courses.c.end)).all()
-    return [CourseCalendar(course_id, start, end) for course_id, start, end in sorted(rows)]
-
-
-def _frozen_courses(engine: sa.Engine) -> set[str]:
-    with engine.connect() as connection:
-        return set(connection.execute(sa.select(schema.training_data.c.course_id).distinct()).scalars())
-
-
-def _needs_retraining(engine: sa.Engine) -> bool:
-    """No default model yet, or training rows frozen after it was trained."""
-    with engine.connect() as connection:
-        trained = connection.execute(
-            sa.select(sa.func.min(schema.model_registry.c.trained_at)).where(schema.model_registry.c.is_default.is_(True))
-        ).scalar()
-        newest_row = connection.execute(sa.select(sa.func.max(schema.training_data.c.created_at))).scalar()
-    return newest_row is not None and (trained is None or newest_row > trained)
-
-
-def run_cycle(defs: dg.Definitions, instance: dg.DagsterInstance, engine: sa.Engine, today: date, progress: Progress) -> CycleReport:
-    report = CycleReport()
-    progress("discovering courses (GET /courses/)")
-    ok, message = _run(defs, instance, "discover_courses")
-    if not ok:
-        raise RuntimeError(f"course discovery failed: {message}")
-    courses = _courses(engine)
-    report.finished_courses = [c.course_id for c in courses if c.is_finished(today)]
-    report.running_courses = [c.course_id for c in courses if not c.is_finished(today) and c.start_date <= today]
-    progress(f"{len(courses)} courses: {len(report.finished_courses)} finished, {len(report.running_courses)} running")
-
-    frozen = _frozen_courses(engine)
-    pending = [c for c in report.finished_courses if c not in frozen]
-    report.history_rebuilt = _run_per_course(
-        defs, instance, "course_history", pending, report, progress, "history", "replaying every week of {} and freezing its training rows"
+def _outcome(phase: Phase, result: dg.ExecuteInProcessResult) -> str:
+    """What a run did, from its materializations (read even when a gate check failed it)."""
+    done = {event.asset_key.to_user_string(): event.materialization.metadata for event in result.get_asset_materialization_events()}
+    if phase is Phase.RETRAIN and done:
+        return "; ".join(_model_outcome(name, done[name]) for name in NIGHTLY_MODELS.values() if name in done)
+    if not result.success:
+        return failure_reason([event for event in result.all_events if event.is_step_failure])
+    if phase is Phase.REGISTER:
+        catalogue = done["course_catalog"]
+        return f"{catalogue['dagster/row_count'].value} courses in the catalogue, {len(catalogue['new_courses'].value)} new"
+    if phase is Phase.FREEZE:
+        frozen = done["training_data"]
+        return f"{frozen['rows_added'].value} training rows frozen over {frozen['snapshot_weeks'].value} weeks"
+    scored = done["predictions"]
+    levels = scored["risk_levels"].value
+    return (
+        f"{scored['dagster/row_count'].value} learners predicted with {scored['model'].value}: "
+        f"{levels['HIGH']} high, {levels['MEDIUM']} medium, {levels['LOW']} low risk"
     )
 
-    if _needs_retraining(engine):
-        progress("training the fail-risk and dropout-risk models on held-out courses")
-        ok, message = _run(defs, instance, "nightly_retrain")
-        report.retrained = ok
-        if not ok:
-            report.failures["nightly_retrain"] = message
-            progress(f"  failed: {message}")
-    else:
-        progress("no new training data since the default model was trained: keeping it")
 
-    report.predicted = _run_per_course(
-        defs, instance, "course_refresh", report.running_courses, report, progress, "predicting", "{} (ingest, features, predictions)"
+def execute(defs: dg.Definitions, instance: dg.DagsterInstance, run: PlannedRun, day: date, verbose: bool = False) -> StepResult:
+    """One planned run, in this process, tagged as the daemon would tag it."""
+    result = defs.resolve_job_def(run.job_name).execute_in_process(
+        instance=instance, partition_key=run.partition_key, tags=run_tags(run, day), run_config=_logging(verbose), raise_on_error=False
     )
+    return StepResult(run, result.success, _outcome(run.phase, result))
+
+
+def _overview(plan: Plan) -> str:
+    counts = ", ".join(f"{plan.count(state)} {state}" for state in CourseState)
+    return f"{plan.day}: {len(plan.courses)} courses ({counts})"
+
+
+def run_day(defs: dg.Definitions, instance: dg.DagsterInstance, engine: sa.Engine, day: date, progress: Progress, verbose: bool = False) -> CycleReport:
+    report = CycleReport(day)
+
+    def carry_out(run: PlannedRun, title: str) -> None:
+        progress(title)
+        step = execute(defs, instance, run, day, verbose)
+        report.steps.append(step)
+        progress(f"  {'done' if step.ok else 'FAILED'}: {step.outcome}")
+
+    carry_out(PlannedRun(Phase.REGISTER, run_key(Phase.REGISTER, day, "catalogue"), "read the catalogue"), "reading the catalogue (GET /courses/)")
+    progress(_overview(_plan(instance, engine, day)))
+    for trigger in (Trigger.SENSOR, Trigger.NIGHTLY, Trigger.MORNING):
+        while runs := [run for run in _plan(instance, engine, day).runs_for(trigger) if run.phase is not Phase.REGISTER]:
+            for number, run in enumerate(runs, start=1):
+                subject = f"{run.partition_key}: " if run.partition_key else ""
+                carry_out(run, f"{run.phase.name.lower()} {number}/{len(runs)}: {subject}{run.reason}")
+            if trigger is not Trigger.SENSOR:
+                break  # a schedule ticks once; the sensor ticks until it has nothing left to launch
+    report.plan = _plan(instance, engine, day)
+    if not report.succeeded(Phase.RETRAIN):
+        progress(f"retrain: {report.plan.retrain_reason}")
     return report
 
 
-def _run_per_course(
-    defs: dg.Definitions, instance: dg.DagsterInstance, job: str, course_ids: list[str], report: CycleReport,
-    progress: Progress, step: str, what: str,
-) -> list[str]:
-    """Run a partitioned job for each course; failures are recorded and the others go on."""
-    succeeded = []
-    for number, course_id in enumerate(course_ids, start=1):
-        progress(f"{step} {number}/{len(course_ids)}: {what.format(course_id)}")
-        ok, message = _run(defs, instance, job, course_id)
-        if ok:
-            succeeded.append(course_id)
-        else:
-            report.failures[course_id] = message
-            progress(f"  failed: {message}")
-    return succeeded
+def _plan(instance: dg.DagsterInstance, engine: sa.Engine, day: date) -> Plan:
+    with engine.connect() as connection:
+        catalogue = catalogue_from_database(connection)
+    return plan_now(instance, engine, catalogue, day)

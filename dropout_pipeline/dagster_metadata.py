@@ -27,6 +27,8 @@ def pull_metadata(rows: Sequence[Mapping], stats: CallStats) -> dict[str, dg.Met
         "dagster/row_count": dg.MetadataValue.int(len(rows)),
         "api_calls": dg.MetadataValue.int(stats.calls),
         "retries": dg.MetadataValue.int(stats.retries),
+        "learners_not_found": dg.MetadataValue.int(len(stats.not_found)),
+        "learners_not_found_sample": dg.MetadataValue.json(sorted(stats.not_found)[:10]),
         "duration_seconds": dg.MetadataValue.float(round(stats.duration_seconds, 3)),
         "preview": preview(rows),
     }

@@ -1,4 +1,5 @@
-"""The end-of-cycle summary a person reads: courses, model quality by week, who is at risk."""
+"""The end-of-cycle summary a person reads: courses, what the cycle did, model quality by
+week, who is at risk, and what failed."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from dropout_pipeline.cycle import CycleReport
+from dropout_pipeline.lifecycle.plan import CourseState, Phase
 from dropout_pipeline.predictions.queries import course_statistics, students_with_latest_prediction
 from dropout_pipeline.storage import schema
 from dropout_pipeline.storage.database import read_frame
@@ -48,9 +50,9 @@ def _model_section(connection: sa.Connection) -> list[str]:
     return lines
 
 
-def _at_risk_section(connection: sa.Connection, running: list[str], top: int) -> list[str]:
+def _at_risk_section(connection: sa.Connection, course_ids: list[str], top: int) -> list[str]:
     lines = []
-    for course_id in running:
+    for course_id in course_ids:
         stats = course_statistics(connection, course_id)
         lines.append(
             f"{course_id}: {stats['total_students']} learners, mean fail risk {stats['avg_risk_score']:.1f}, "
@@ -63,24 +65,34 @@ def _at_risk_section(connection: sa.Connection, running: list[str], top: int) ->
     return lines
 
 
+def _cycle_line(report: CycleReport) -> str:
+    frozen, predicted = report.succeeded(Phase.FREEZE), report.succeeded(Phase.REFRESH)
+    retrained = [step for step in report.steps if step.run.phase is Phase.RETRAIN]
+    retrain = retrained[0].outcome if retrained else f"not needed ({report.plan.retrain_reason})"
+    return f"This cycle: {len(frozen)} courses frozen, {len(predicted)} courses predicted, {len(report.failures)} failed. Retrain: {retrain}"
+
+
 def render_summary(engine: sa.Engine, report: CycleReport, top: int = 5) -> str:
+    plan = report.plan
+    predicted = [step.run.partition_key for step in report.succeeded(Phase.REFRESH)]
     with engine.connect() as connection:
         learners = connection.execute(sa.select(sa.func.count()).select_from(schema.enrollments)).scalar()
         training_rows = connection.execute(sa.select(sa.func.count()).select_from(schema.training_data)).scalar()
         lines = [
             "=" * 78,
-            "Summary",
+            f"Summary of {report.day}",
             "=" * 78,
-            f"Courses: {len(report.finished_courses)} finished, {len(report.running_courses)} running; "
-            f"{learners} enrolments stored; {training_rows} frozen training rows",
-            f"History rebuilt this cycle: {len(report.history_rebuilt)} courses; retrained: {'yes' if report.retrained else 'no'}; "
-            f"predicted: {len(report.predicted)} courses",
+            f"Courses: {plan.count(CourseState.UPCOMING)} upcoming, {plan.count(CourseState.RUNNING)} running, "
+            f"{plan.count(CourseState.FINISHED)} finished; {learners} enrolments stored; {training_rows} frozen training rows",
+            _cycle_line(report),
             "",
             *_model_section(connection),
             "",
-            f"Most at-risk learners of each running course (top {top}, with the reasons behind each score):",
-            *_at_risk_section(connection, report.predicted, top),
+            f"Most at-risk learners of each course predicted this cycle (top {top}, with the reasons behind each score):",
+            *_at_risk_section(connection, predicted, top),
         ]
     if report.failures:
-        lines += ["", "Failures:"] + [f"  {name}: {message}" for name, message in report.failures.items()]
+        lines += ["", "Failures:"] + [
+            f"  {' '.join(filter(None, (step.run.job_name, step.run.partition_key)))}: {step.outcome}" for step in report.failures
+        ]
     return "\n".join(lines)

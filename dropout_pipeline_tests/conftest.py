@@ -7,20 +7,24 @@ why; CI's machine runs both, so there they always run.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from dropout_pipeline.defs.resources import DatabaseResource, PipelineSettings, SourceApiResource
+from dropout_pipeline.defs.resources import AlertWebhookResource, ClockResource, DatabaseResource, PipelineSettings, SourceApiResource
 from dropout_pipeline.simulator.runner import RunningSimulator, simulator_thread
-from dropout_pipeline.simulator.server import DEFAULT_SESSION_ID, DEFAULT_TOKEN, Faults, SimulatorState
+from dropout_pipeline.simulator.server import DEFAULT_SESSION_ID, DEFAULT_TOKEN, SimulatorState
 from dropout_pipeline.simulator.world import WorldSettings
 
 TODAY = date(2026, 11, 22)
@@ -91,12 +95,11 @@ def simulator() -> Iterator[RunningSimulator]:
 
 
 @pytest.fixture(autouse=True)
-def _reset_simulator_faults(request):
-    """Faults a test injects never leak into the next one."""
+def _reset_simulator(request):
+    """Faults, unenrolments and clock moves a test makes never leak into the next one."""
     yield
     if "simulator" in request.fixturenames:
-        running = request.getfixturevalue("simulator")
-        running.state.set_faults(Faults())
+        request.getfixturevalue("simulator").state.reset_disturbances()
 
 
 def api_resource(simulator: RunningSimulator, **overrides) -> SourceApiResource:
@@ -105,18 +108,23 @@ def api_resource(simulator: RunningSimulator, **overrides) -> SourceApiResource:
         mooc_session_id=DEFAULT_SESSION_ID,
         h5p_url=simulator.h5p_url,
         h5p_token=DEFAULT_TOKEN,
-        as_of=TODAY.isoformat(),
         backoff_initial_seconds=0.01,
     )
     settings.update(overrides)
     return SourceApiResource(**settings)
 
 
-def resources_for(simulator: RunningSimulator, database_url: str, models_dir: Path, **settings) -> dict:
+def clock_on(day: date) -> ClockResource:
+    return ClockResource(today=day.isoformat())
+
+
+def resources_for(simulator: RunningSimulator, database_url: str, models_dir: Path, today: date = TODAY, **settings) -> dict:
     return {
         "database": DatabaseResource(url=database_url),
         "source_api": api_resource(simulator),
+        "clock": clock_on(today),
         "settings": PipelineSettings(models_dir=str(models_dir), **settings),
+        "alert_webhook": AlertWebhookResource(),
     }
 
 
@@ -166,3 +174,29 @@ def trained_copy(trained_world, tmp_path) -> dict:
         )
     engine.dispose()
     return {**trained_world, "folder": folder, "url": f"sqlite:///{folder / 'dropout.db'}", "models": folder / "models"}
+
+
+SECRET_PATH = "/hooks/T0123/B0456/s3cr3t-webhook-token"  # chat webhooks carry their secret in the path
+
+
+@contextmanager
+def webhook_receiver(status: int = 200) -> Iterator[tuple[str, list]]:
+    """A chat tool's incoming webhook on loopback: records every POST."""
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the http.server API
+            received.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            self.send_response(status)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", received
+    finally:
+        server.shutdown()

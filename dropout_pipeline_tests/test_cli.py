@@ -1,13 +1,12 @@
-"""`dropout-pipeline run`: the whole cycle against any platform that follows the contract."""
+"""`dropout-pipeline run` and `status`: what the daemon would do today, against any platform
+that follows the contract; quiet progress, a summary, and an exit status that tells."""
 
 import os
 import subprocess
 import sys
+from datetime import timedelta
 
-import sqlalchemy as sa
-
-from dropout_pipeline.storage import schema
-from dropout_pipeline.storage.database import engine_for
+from dropout_pipeline.simulator.server import Faults
 from dropout_pipeline_tests.conftest import TODAY, course_ids
 
 
@@ -23,36 +22,44 @@ def test_run_refuses_to_start_without_the_platform_settings(tmp_path):
     assert "set MOOC_API_URL, MOOC_API_SESSIONID, H5P_API_URL, H5P_API_TOKEN" in done.stderr
 
 
-def test_run_discovers_replays_trains_and_predicts_then_only_predicts_again(simulator, tmp_path):
-    database = f"sqlite:///{tmp_path / 'platform.db'}"
+def test_a_failed_course_fails_the_exit_status_not_the_others_and_is_retried_the_next_day(simulator, tmp_path):
+    finished, running = course_ids(simulator)
     env = {
         **os.environ,
-        "DROPOUT_DB_URL": database,
+        "DROPOUT_DB_URL": f"sqlite:///{tmp_path / 'platform.db'}",
         "DAGSTER_HOME": str(tmp_path / "home"),
         "DROPOUT_MODELS_DIR": str(tmp_path / "models"),
         "MOOC_API_URL": simulator.mooc_url,
         "MOOC_API_SESSIONID": simulator.state.session_id,
         "H5P_API_URL": simulator.h5p_url,
         "H5P_API_TOKEN": simulator.state.token,
-        "SOURCE_API_AS_OF": TODAY.isoformat(),
+        "SOURCE_API_MAX_RETRIES": "0",
+        "DROPOUT_TODAY": TODAY.isoformat(),
     }
     (tmp_path / "home").mkdir()
     (tmp_path / "home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    finished, running = course_ids(simulator)
+    # The running course's grades answer 503 today; nothing else does.
+    simulator.state.set_faults(Faults(error_rate=1.0, path_prefix=f"/mooc/export/student-grades/{running[0]}/"))
 
     first = run_cli(["run", "--data-dir", str(tmp_path)], env, tmp_path)
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    assert f"{len(finished)} finished" in first.stdout and f"History rebuilt this cycle: {len(finished)} courses; retrained: yes" in first.stdout
-    assert "Most at-risk learners" in first.stdout and "Failures" not in first.stdout
+    assert first.returncode == 1, first.stdout[-3000:] + first.stderr[-3000:]
+    assert f"This cycle: {len(finished)} courses frozen, 0 courses predicted, 1 failed." in first.stdout
+    assert "fail_risk_model v1: ROC AUC" in first.stdout and "now the default" in first.stdout
+    failures = first.stdout.split("Failures:")[1]
+    assert f"course_refresh {running[0]}: mooc_grades: MOOC API /mooc/export/student-grades/" in failures and "503" in failures
+    assert "DEBUG" not in first.stdout + first.stderr and len(first.stdout.splitlines()) < 80
 
-    second = run_cli(["run", "--data-dir", str(tmp_path)], env, tmp_path)
-    assert second.returncode == 0, second.stderr[-3000:]
-    assert "no new training data since the default model was trained: keeping it" in second.stdout
-    assert "History rebuilt this cycle: 0 courses; retrained: no" in second.stdout
+    simulator.state.set_faults(Faults())
+    again = run_cli(["run", "--data-dir", str(tmp_path)], env, tmp_path)
+    assert again.returncode == 0 and "This cycle: 0 courses frozen, 0 courses predicted, 0 failed." in again.stdout
+    status = run_cli(["status", "--data-dir", str(tmp_path)], env, tmp_path)
+    assert status.returncode == 0
+    lines = {line.split()[0]: line for line in status.stdout.splitlines() if line.startswith("course-v1:")}
+    assert set(lines) == set(finished + running)
+    assert "running" in lines[running[0]] and "refresh failed today: tried again tomorrow" in lines[running[0]]
+    assert all(" finished " in lines[c] and "  frozen: " in lines[c] for c in finished)
 
-    with engine_for(database).connect() as connection:
-        frozen = set(connection.execute(sa.select(schema.training_data.c.course_id).distinct()).scalars())
-        versions = connection.execute(sa.select(sa.func.count()).select_from(schema.model_registry)).scalar()
-        runs = connection.execute(sa.select(sa.func.count(sa.distinct(schema.predictions.c.predicted_at)))
-                                  .where(schema.predictions.c.course_id == running[0])).scalar()
-    assert frozen == set(finished) and versions == 2 and runs == 2
+    tomorrow = run_cli(["run", "--data-dir", str(tmp_path)], {**env, "DROPOUT_TODAY": (TODAY + timedelta(days=1)).isoformat()}, tmp_path)
+    assert tomorrow.returncode == 0, tomorrow.stdout[-3000:]
+    assert "This cycle: 0 courses frozen, 1 courses predicted, 0 failed. Retrain: not needed" in tomorrow.stdout
+    assert f"{running[0]}: " in tomorrow.stdout.split("Most at-risk learners")[1]

@@ -14,7 +14,8 @@ from dropout_pipeline.features.build import build_features
 from dropout_pipeline.features.dictionary import FEATURE_NAMES, feature_dictionary_markdown
 from dropout_pipeline.ingestion.pull import pull_course
 from dropout_pipeline.simulator.runner import simulator_thread
-from dropout_pipeline.simulator.server import SimulatorState
+from dropout_pipeline.lifecycle.runs import root_cause
+from dropout_pipeline.simulator.server import Faults, SimulatorState
 from dropout_pipeline.storage import schema
 from dropout_pipeline.storage.database import engine_for
 from dropout_pipeline.storage.raw_tables import tables_as_frames
@@ -115,7 +116,7 @@ def test_rebuilding_history_and_training_data_is_idempotent(simulator, instance,
         added = [m["rows_added"].value for m in frozen]
         assert 0 < frozen[0]["label_balance"].value["is_passed"] < 1
         checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-        assert checks == {"schema_and_labels": True, "label_balance": True}
+        assert checks == {"schema_and_labels": True, "every_week_covered": True, "label_balance": True}
     assert counts[0] == counts[1] and counts[0][1] > 0
     assert added == [0]  # the second build froze nothing new
     with engine_for(sqlite_url).connect() as connection:
@@ -188,3 +189,30 @@ def test_feature_dictionary_document_matches_the_code():
     path = Path(__file__).parents[1] / "docs" / "feature_dictionary.md"
     assert path.read_text() == feature_dictionary_markdown(), "run `dropout-pipeline feature-dictionary`"
     assert len(FEATURE_NAMES) >= 36
+
+
+@pytest.mark.parametrize(
+    ("path", "endpoint"),
+    [
+        ("/mooc/export/student-grades/", "MOOC API GET /export/student-grades/"),
+        ("/mooc/export/student-progress/", "MOOC API GET /export/student-progress/"),
+        ("/mooc/export/student-discussions/", "MOOC API GET /export/student-discussions/"),
+        ("/h5p/scores/", "H5P API GET /scores/"),
+        ("/h5p/video-progress/", "H5P API GET /video-progress/"),
+        ("/h5p/dashboard/", "H5P API GET /dashboard/"),
+    ],
+)
+def test_a_platform_ignoring_as_of_on_one_endpoint_is_refused_before_anything_is_written(simulator, instance, sqlite_url, tmp_path, path, endpoint):
+    defs = build_definitions(resources_for(simulator, sqlite_url, tmp_path / "models"))
+    course_id = course_ids(simulator)[0][0]
+    instance.add_dynamic_partitions("courses", [course_id])
+    simulator.state.set_faults(Faults(ignore_as_of_prefix=path))
+    result = defs.resolve_job_def("course_history").execute_in_process(instance=instance, partition_key=course_id, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert failure.step_key == "student_feature_history"
+    message = root_cause(failure.step_failure_data.error)
+    assert message.startswith(f"the platform ignores `as_of` on {endpoint}:") and f"no history of {course_id} was written" in message
+    with engine_for(sqlite_url).connect() as connection:
+        for table in (schema.student_features_history, schema.training_data):
+            assert connection.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 0

@@ -7,19 +7,19 @@ import sys
 import dagster as dg
 import sqlalchemy as sa
 
-from dropout_pipeline.cycle import root_cause
+from dropout_pipeline.lifecycle.runs import root_cause
 from dropout_pipeline.defs.ingestion import INGESTION_ASSETS, course_catalog
 from dropout_pipeline.defs.resources import DatabaseResource
 from dropout_pipeline.simulator.server import Faults
 from dropout_pipeline.storage import schema
 from dropout_pipeline.storage.database import engine_for
-from dropout_pipeline_tests.conftest import api_resource, course_ids
+from dropout_pipeline_tests.conftest import TODAY, api_resource, clock_on, course_ids
 
 PER_COURSE = [a for a in INGESTION_ASSETS if a is not course_catalog]
 
 
 def ingest(simulator, instance, database_url, course_id, **api):
-    resources = {"database": DatabaseResource(url=database_url), "source_api": api_resource(simulator, **api)}
+    resources = {"database": DatabaseResource(url=database_url), "source_api": api_resource(simulator, **api), "clock": clock_on(TODAY)}
     instance.add_dynamic_partitions("courses", [course_id])
     return dg.materialize(PER_COURSE, instance=instance, resources=resources, partition_key=course_id, raise_on_error=False)
 
@@ -77,7 +77,7 @@ def test_an_unknown_course_fails_clearly(simulator, instance, sqlite_url):
 
 
 def test_discovery_registers_every_course_as_a_partition(simulator, instance, sqlite_url):
-    resources = {"database": DatabaseResource(url=sqlite_url), "source_api": api_resource(simulator)}
+    resources = {"database": DatabaseResource(url=sqlite_url), "source_api": api_resource(simulator), "clock": clock_on(TODAY)}
     assert dg.materialize([course_catalog], instance=instance, resources=resources).success
     assert set(instance.get_dynamic_partitions("courses")) == {c.course_id for c in simulator.state.listed_courses()}
 
@@ -130,3 +130,40 @@ def test_dagster_cli_materializes_one_partition(simulator, tmp_path, instance):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert table_counts(env["DROPOUT_DB_URL"], course_id)["enrollments"] > 0
+
+
+H5P_TABLES = ["h5p_scores", "h5p_scores_summary", "video_progress", "video_progress_summary", "dashboard_summary"]
+
+
+def enrol_then_pull_h5p(simulator, instance, database_url, course_id, leavers: int):
+    """The enrolment list is read, then `leavers` learners unenrol, then the H5P calls are made."""
+    assert ingest(simulator, instance, database_url, course_id).success
+    with engine_for(database_url).connect() as connection:
+        enrolled = connection.execute(sa.select(schema.enrollments.c.user_id).where(schema.enrollments.c.course_id == course_id)).scalars().all()
+    for user_id in enrolled[:leavers]:
+        simulator.control("unenrolments", {"course_id": course_id, "user_id": user_id})
+    resources = {"database": DatabaseResource(url=database_url), "source_api": api_resource(simulator), "clock": clock_on(TODAY)}
+    result = dg.materialize(PER_COURSE, selection=H5P_TABLES, instance=instance, resources=resources, partition_key=course_id, raise_on_error=False)
+    return result, enrolled
+
+
+def test_a_learner_who_unenrols_between_the_enrolment_pull_and_the_h5p_calls_is_recorded_not_fatal(simulator, instance, sqlite_url):
+    course_id = course_ids(simulator)[1][0]
+    result, enrolled = enrol_then_pull_h5p(simulator, instance, sqlite_url, course_id, leavers=1)
+    assert result.success
+    metadata = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
+    for table in ("h5p_scores_summary", "video_progress_summary", "dashboard_summary"):
+        assert metadata[table]["learners_not_found"].value == 1 and metadata[table]["learners_not_found_sample"].value == [enrolled[0]]
+    counts = table_counts(sqlite_url, course_id)
+    assert counts["dashboard_summary"] == counts["h5p_scores_summary"] == len(enrolled) - 1
+
+
+def test_a_course_most_of_whose_learners_answer_404_fails_clearly_and_keeps_its_data(simulator, instance, sqlite_url):
+    course_id = course_ids(simulator)[1][0]
+    assert ingest(simulator, instance, sqlite_url, course_id).success
+    before = table_counts(sqlite_url, course_id)  # the pull below reads the same enrolments first
+    result, enrolled = enrol_then_pull_h5p(simulator, instance, sqlite_url, course_id, leavers=10_000)  # everyone
+    assert not result.success
+    messages = {root_cause(e.step_failure_data.error) for e in result.all_events if e.is_step_failure}
+    assert all(f"{len(enrolled)} of {len(enrolled)} enrolled learners of {course_id} answered 404" in m for m in messages), messages
+    assert table_counts(sqlite_url, course_id) == before

@@ -5,16 +5,18 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pandas as pd
+import pytest
 import sqlalchemy as sa
 
 from dropout_pipeline.definitions import build_definitions
+from dropout_pipeline.defs.resources import ClockResource
 from dropout_pipeline.defs.schedules import nightly_retrain_schedule
-from dropout_pipeline.modeling.retrain import RetrainRequest, retrain
+from dropout_pipeline.modeling.retrain import CannotTrain, RetrainRequest, retrain, trainable_split
 from dropout_pipeline.modeling.split import holdout_split
 from dropout_pipeline.storage import schema
 from dropout_pipeline.storage.database import engine_for
-from dropout_pipeline.storage.feature_tables import read_training_data
-from dropout_pipeline.storage.model_tables import default_model, model_for_course
+from dropout_pipeline.storage.feature_tables import insert_new_training_rows, read_training_data
+from dropout_pipeline.storage.model_tables import courses_learned_by, default_model, model_for_course
 from dropout_pipeline_tests.conftest import resources_for
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -26,17 +28,64 @@ def request(trained, **overrides) -> RetrainRequest:
     return RetrainRequest(**values)
 
 
-def test_retraining_is_scheduled_at_2am_local_time_and_at_no_other_hour():
-    assert nightly_retrain_schedule.cron_schedule == "0 2 * * *"
-    assert nightly_retrain_schedule.execution_timezone == "Asia/Ho_Chi_Minh"
-    at_two = nightly_retrain_schedule(dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 23, 2, 0, tzinfo=HCM)))
-    assert isinstance(at_two, dg.RunRequest) and at_two.run_key == "retrain-2026-11-23"
-    for hour in (0, 1, 3, 14, 23):
-        other = nightly_retrain_schedule(dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 23, hour, 0, tzinfo=HCM)))
-        assert isinstance(other, dg.SkipReason), hour
-    # 02:00 in Ho Chi Minh City is 19:00 UTC the day before
-    utc = nightly_retrain_schedule(dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 22, 19, 0, tzinfo=ZoneInfo("UTC")).astimezone(HCM)))
-    assert isinstance(utc, dg.RunRequest)
+def frozen_copy_of_a_course(trained, course_id: str, semester: str, **labels) -> int:
+    """Freeze a finished course's rows again under another course and semester (labels as given)."""
+    engine = engine_for(trained["url"])
+    with engine.connect() as connection:
+        rows = read_training_data(connection, [trained["finished"][0]])
+    rows = rows.drop(columns="id").assign(course_id=course_id, semester=semester, created_at=datetime.now(), **labels)
+    with engine.begin() as connection:
+        return insert_new_training_rows(connection, rows)
+
+
+def test_retraining_ticks_at_2am_local_time_and_retrains_only_what_is_new(simulator, trained_copy, instance):
+    from dagster._utils.schedules import cron_string_iterator
+
+    ticks = cron_string_iterator(datetime(2026, 11, 22, tzinfo=HCM).timestamp(), nightly_retrain_schedule.cron_schedule,
+                                 nightly_retrain_schedule.execution_timezone)
+    assert [next(ticks).astimezone(HCM) for _ in range(3)] == [datetime(2026, 11, day, 2, 0, tzinfo=HCM) for day in (22, 23, 24)]
+    resources = {**resources_for(simulator, trained_copy["url"], trained_copy["models"]), "clock": ClockResource()}  # the tick's own time
+    # 02:00 in Ho Chi Minh City is 19:00 UTC the day before: the day is the local one.
+    at_two = datetime(2026, 11, 23, 19, 0, tzinfo=ZoneInfo("UTC"))
+    evaluate = lambda: nightly_retrain_schedule(dg.build_schedule_context(instance=instance, resources=resources, scheduled_execution_time=at_two))  # noqa: E731
+    nothing_new = evaluate()
+    assert isinstance(nothing_new, dg.SkipReason) and "no training rows frozen since the models were last trained" in nothing_new.skip_message
+    frozen_copy_of_a_course(trained_copy, "course-v1:UEL+COPY+2027_S1", "2027_S1")
+    requests = evaluate()
+    assert [(r.job_name, r.run_key) for r in requests] == [("nightly_retrain", "retrain-2026-11-24")]
+
+
+def test_a_target_that_cannot_be_trained_fails_its_own_check_the_other_trains_and_the_old_default_serves(simulator, trained_copy, instance):
+    """A new semester's course in which everyone passed: no fail-risk model can be judged on it."""
+    frozen_copy_of_a_course(trained_copy, "course-v1:UEL+ALLPASS+2027_S1", "2027_S1", is_passed=True)
+    defs = build_definitions(resources_for(simulator, trained_copy["url"], trained_copy["models"]))
+    result = defs.resolve_job_def("nightly_retrain").execute_in_process(instance=instance, raise_on_error=False)
+    assert not result.success
+    checks = {(c.asset_key.to_user_string(), c.check_name): c for c in result.get_asset_check_evaluations()}
+    refused = checks[("fail_risk_model", "trainable")]
+    assert not refused.passed
+    assert "held-out (course-v1:UEL+ALLPASS+2027_S1) rows (1 course) is 'passed'" in refused.description
+    assert refused.description.endswith("fail_risk_model v1 keeps serving")
+    assert checks[("dropout_risk_model", "trainable")].passed
+    with engine_for(trained_copy["url"]).connect() as connection:
+        versions = dict(connection.execute(sa.select(schema.model_registry.c.model_name, sa.func.max(schema.model_registry.c.model_version))
+                                           .group_by(schema.model_registry.c.model_name)).all())
+        assert default_model(connection, "fail")["model_version"] == 1
+    assert versions == {"fail_risk_model": 1, "dropout_risk_model": 2}  # nothing registered for the refused one
+    course_id = trained_copy["running"][0]
+    instance.add_dynamic_partitions("courses", [course_id])
+    refresh = defs.resolve_job_def("course_refresh").execute_in_process(instance=instance, partition_key=course_id)
+    scored = next(e for e in refresh.get_asset_materialization_events() if e.asset_key.to_user_string() == "predictions")
+    assert scored.materialization.metadata["model"].value == "fail_risk_model v1"
+
+
+def test_too_few_finished_courses_give_a_message_a_person_understands(trained_copy):
+    with engine_for(trained_copy["url"]).connect() as connection:
+        one_course = read_training_data(connection, trained_copy["finished"][:1])
+    with pytest.raises(CannotTrain, match="need finished courses on both sides of the split, have 1"):
+        trainable_split(one_course, "fail")
+    with pytest.raises(CannotTrain, match="training_data is empty: no finished course has been frozen yet"):
+        trainable_split(one_course.iloc[:0], "dropout")
 
 
 def test_no_course_is_on_both_sides_of_the_split(trained_copy):
@@ -66,7 +115,7 @@ def test_versions_increase_and_a_weak_model_is_rejected_keeping_the_old_default(
     engine = engine_for(trained_copy["url"])
     weak = retrain(engine, request(trained_copy, iterations=1, champion_margin=0.0))
     assert weak.model_version == 2
-    assert weak.overall()["roc_auc"] < weak.champion["roc_auc"]
+    assert weak.champion["challenger_roc_auc"] < weak.champion["roc_auc"]
     assert not weak.passed_champion and not weak.promoted
     strict = retrain(engine, request(trained_copy, auc_floor=0.9999))
     assert strict.model_version == 3 and not strict.passed_floor and not strict.promoted
@@ -77,12 +126,27 @@ def test_versions_increase_and_a_weak_model_is_rejected_keeping_the_old_default(
     assert sorted(registered) == [(1, True), (2, False), (3, False)]
 
 
-def test_retraining_twice_on_the_same_data_gives_the_same_metrics(trained_copy):
+def test_retraining_twice_on_the_same_data_gives_the_same_metrics_and_says_how_it_compared(trained_copy):
     engine = engine_for(trained_copy["url"])
     first, second = retrain(engine, request(trained_copy)), retrain(engine, request(trained_copy))
     assert second.model_version == first.model_version + 1
     assert first.evaluations == second.evaluations
-    assert second.promoted  # as good as the champion: promoted
+    assert second.champion["challenger_roc_auc"] == first.champion["challenger_roc_auc"] == first.overall()["roc_auc"]
+    # The first version learned from every course, the held-out ones too: no course is left
+    # that it never saw, so the comparison uses them all, favours it, and says so.
+    assert second.champion["note"] == "the whole holdout: the default learned from all of it"
+    assert second.champion["roc_auc"] > second.champion["challenger_roc_auc"]
+
+
+def test_the_default_is_challenged_on_held_out_courses_it_never_learned_from(trained_copy):
+    frozen_copy_of_a_course(trained_copy, "course-v1:UEL+COPY+2027_S1", "2027_S1")
+    engine = engine_for(trained_copy["url"])
+    result = retrain(engine, request(trained_copy))
+    assert result.holdout_courses == ("course-v1:UEL+COPY+2027_S1",)
+    assert result.champion["compared_on"] == ["course-v1:UEL+COPY+2027_S1"] and result.champion["note"] == "held-out courses the default never learned from"
+    with engine.connect() as connection:  # the version deployed learned from every frozen row, the held-out course's included
+        assert result.training_rows == connection.execute(sa.select(sa.func.count()).select_from(schema.training_data)).scalar()
+        assert "course-v1:UEL+COPY+2027_S1" in courses_learned_by(connection, "fail_risk_model", result.model_version)
 
 
 def test_the_gate_check_blocks_in_dagster_and_records_metrics(simulator, trained_copy, instance):

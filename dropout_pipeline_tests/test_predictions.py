@@ -9,10 +9,8 @@ import sqlalchemy as sa
 
 from dropout_pipeline.definitions import build_definitions
 from dropout_pipeline.predictions.queries import course_statistics, model_comparison, prediction_history, students_with_latest_prediction
-from dropout_pipeline.predictions.refresh import courses_due_for_refresh
 from dropout_pipeline.storage import schema
 from dropout_pipeline.storage.database import engine_for
-from dropout_pipeline.storage.model_tables import map_courses
 from dropout_pipeline.storage.prediction_tables import append_predictions
 from dropout_pipeline_tests.conftest import resources_for
 
@@ -98,37 +96,3 @@ def test_racing_prediction_runs_leave_exactly_one_latest_row_per_learner_on_post
     latest = rows[rows["is_latest"]]
     assert len(latest) == len(users) and latest["user_id"].is_unique
     assert latest["model_version"].nunique() == 1  # the latest rows all come from the run that committed last
-
-
-def test_daily_refresh_honours_auto_predict_and_weekly_frequency(trained_copy):
-    engine = engine_for(trained_copy["url"])
-    running = trained_copy["running"][0]
-    monday, tuesday = date(2026, 11, 23), date(2026, 11, 24)
-    with engine.begin() as connection:
-        assert courses_due_for_refresh(connection, tuesday) == [running]
-        map_courses(connection, [running], "fail_risk_model", datetime.now(), frequency="weekly")
-        assert courses_due_for_refresh(connection, tuesday) == [] and courses_due_for_refresh(connection, monday) == [running]
-        map_courses(connection, [running], "fail_risk_model", datetime.now(), auto_predict=False)
-        assert courses_due_for_refresh(connection, monday) == []
-
-
-def test_new_course_sensor_registers_and_requests_a_new_course_once(simulator, tmp_path):
-    from dropout_pipeline.defs.sensors import new_course_sensor
-    from dropout_pipeline_tests.conftest import api_resource
-
-    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
-        instance.add_dynamic_partitions("courses", [c.course_id for c in simulator.state.listed_courses()])
-        resources = {"source_api": api_resource(simulator)}
-        quiet = new_course_sensor(dg.build_sensor_context(instance=instance, resources=resources))
-        assert isinstance(quiet, dg.SkipReason)
-
-        new = simulator.control("courses", {"n_learners": 25})["course_id"]
-        context = dg.build_sensor_context(instance=instance, resources=resources)
-        first = new_course_sensor(context)
-        assert [r.partition_key for r in first.run_requests] == [new]
-        assert first.run_requests[0].job_name == "course_refresh" and first.run_requests[0].run_key == f"new-course-{new}"
-        assert first.dynamic_partitions_requests[0].partition_keys == [new]
-        instance.add_dynamic_partitions("courses", [new])  # what the daemon does with the request
-
-        again = new_course_sensor(dg.build_sensor_context(instance=instance, resources=resources, cursor=first.cursor))
-        assert isinstance(again, dg.SkipReason)

@@ -83,3 +83,64 @@ def test_replace_rows_rolls_back_to_the_previous_rows_when_the_new_ones_fail(sql
             replace_rows(connection, schema.mooc_discussions, {"course_id": "c"}, [{**row, "threads_count": 9}, {**row, "threads_count": 9}])
     with engine.connect() as connection:
         assert connection.execute(sa.select(schema.mooc_discussions.c.threads_count)).scalars().all() == [1]
+
+
+RACER = """
+import sys, time
+from dropout_pipeline.storage.database import create_db_engine, upgrade_schema
+start_at = float(sys.argv[2])
+time.sleep(max(0.0, start_at - time.time()))
+upgrade_schema(create_db_engine(sys.argv[1]))
+"""
+
+
+def test_processes_migrating_a_fresh_database_at_once_all_succeed_on_every_engine(any_database_url):
+    """As when the nine ingestion steps of a first run start in parallel processes."""
+    import subprocess
+    import sys
+    import time
+
+    start_at = str(time.time() + 4)  # every process imported and waiting before the first one starts
+    racers = [subprocess.Popen([sys.executable, "-c", RACER, any_database_url, start_at], stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    failures = [racer.stderr.read()[-1500:] for racer in racers if racer.wait(timeout=300) != 0]
+    assert failures == []
+    engine = create_db_engine(any_database_url)
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == [HEAD]
+    assert set(schema.metadata.tables) <= set(sa.inspect(engine).get_table_names())
+    engine.dispose()
+
+
+HEAD = "0003"
+
+
+def history_row(user_id: int, snapshot_date: date, recorded_at: datetime) -> dict:
+    row = {name: 0 for name in FEATURE_NAMES}
+    row.update(enrollment_mode="audit", mooc_letter_grade="none")
+    return {**row, "user_id": user_id, "course_id": "course-v1:X+Y+2025_S1", "snapshot_date": snapshot_date,
+            "snapshot_week": (snapshot_date - date(2025, 2, 3)).days // 7 + 1, "recorded_at": recorded_at}
+
+
+def test_the_migration_moves_daily_refresh_rows_out_of_a_mixed_history_on_every_engine(any_database_url):
+    """A database of the earlier layout: a replay (one recorded_at over three dates) and two
+    daily refreshes (one date each) in the same history, and frozen training rows."""
+    engine = create_db_engine(any_database_url)
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0002")
+    history = sa.table("student_features_history", *(sa.column(c) for c in history_row(1, date(2025, 2, 9), datetime(2025, 6, 1))))
+    replayed, refreshed = datetime(2025, 6, 1, 3), [datetime(2025, 5, 20, 6), datetime(2025, 5, 21, 6)]
+    with engine.begin() as connection:
+        connection.execute(history.insert(), [history_row(u, d, replayed) for u in (1, 2) for d in (date(2025, 2, 9), date(2025, 2, 16), date(2025, 2, 23))])
+        connection.execute(history.insert(), [history_row(u, date(2025, 2, 18 + n), at) for u in (1, 2) for n, at in enumerate(refreshed)])
+        connection.execute(schema.training_data.insert(), [training_row(1), training_row(2)])
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "head")
+    with engine.connect() as connection:
+        kept = connection.execute(sa.select(schema.student_features_history.c.recorded_at).distinct()).scalars().all()
+        moved = connection.execute(sa.select(schema.student_features_daily.c.snapshot_date, sa.func.count())
+                                   .group_by(schema.student_features_daily.c.snapshot_date).order_by(schema.student_features_daily.c.snapshot_date)).all()
+        frozen = connection.execute(sa.select(sa.func.count()).select_from(schema.training_data)).scalar()
+    assert kept == [replayed]
+    assert moved == [(date(2025, 2, 18), 2), (date(2025, 2, 19), 2)]
+    assert frozen == 2
+    engine.dispose()

@@ -1,4 +1,4 @@
-"""Feature assets: current student_features, its weekly history, and frozen training_data."""
+"""Feature assets: current student_features, the weekly history, and frozen training_data."""
 
 from datetime import datetime, timezone
 
@@ -7,19 +7,15 @@ import pandas as pd
 
 from dropout_pipeline.dagster_metadata import check_result, preview
 from dropout_pipeline.defs.partitions import courses_partitions
-from dropout_pipeline.defs.resources import DatabaseResource, PipelineSettings, SourceApiResource
+from dropout_pipeline.defs.resources import ClockResource, DatabaseResource, PipelineSettings, SourceApiResource
 from dropout_pipeline.features import validation
 from dropout_pipeline.features.build import INPUT_COLUMNS, build_features
 from dropout_pipeline.features.calendar import CourseCalendar
-from dropout_pipeline.features.labels import snapshot_plan, training_rows
-from dropout_pipeline.features.replay import as_of_ignored
+from dropout_pipeline.features.labels import snapshot_plan, training_rows, training_weeks
+from dropout_pipeline.features.replay import AsOfGuard
 from dropout_pipeline.ingestion.pull import pull_course
-from dropout_pipeline.storage.feature_tables import (
-    insert_new_training_rows,
-    read_history,
-    replace_current_features,
-    replace_history_snapshot,
-)
+from dropout_pipeline.storage import schema
+from dropout_pipeline.storage.feature_tables import insert_new_training_rows, read_history, replace_current_features, replace_snapshot
 from dropout_pipeline.storage.raw_tables import RAW_TABLE_NAMES, read_course, read_raw_columns, tables_as_frames
 
 GROUP = "features"
@@ -50,19 +46,20 @@ def _calendar(database: DatabaseResource, course_id: str) -> tuple[dict, CourseC
         dg.AssetCheckSpec("built_from_fresh_data", asset="student_features", description=f"raw data pulled within {STALE_AFTER_HOURS}h"),
     ],
 )
-def student_features(context: dg.AssetExecutionContext, source_api: SourceApiResource, database: DatabaseResource) -> dg.MaterializeResult:
-    """One row per enrolled learner of the course with every documented feature, as of the
-    snapshot date (today, or SOURCE_API_AS_OF). Also records that day's weekly-history row."""
+def student_features(context: dg.AssetExecutionContext, clock: ClockResource, database: DatabaseResource) -> dg.MaterializeResult:
+    """One row per enrolled learner of the course with every documented feature, as of
+    today. Also records them in `student_features_daily`: what this day's predictions saw
+    (never training data: that comes only from the weekly replay)."""
     course_id = context.partition_key
     course, calendar = _calendar(database, course_id)
-    snapshot_date = source_api.snapshot_date()
+    snapshot_date = clock.clock().today()
     with database.engine().connect() as connection:
         tables = read_raw_columns(connection, INPUT_COLUMNS, course_id)
     features = build_features(tables, pd.DataFrame([course]), snapshot_date)
     now = _utcnow()
     with database.engine().begin() as connection:
         replace_current_features(connection, course_id, features, now)
-        replace_history_snapshot(connection, course_id, features, calendar.week_of(snapshot_date), now)
+        replace_snapshot(connection, schema.student_features_daily, course_id, features, calendar.week_of(snapshot_date), now)
 
     fetched = tables["enrollments"]["fetched_at"].min() if len(tables["enrollments"]) else None
     age_hours = (now - pd.Timestamp(fetched).to_pydatetime()).total_seconds() / 3600 if fetched is not None else None
@@ -90,32 +87,37 @@ def student_features(context: dg.AssetExecutionContext, source_api: SourceApiRes
 
 @dg.asset(partitions_def=courses_partitions, group_name=GROUP, kinds={"sql", "pandas"}, deps=["enrollments"])
 def student_feature_history(
-    context: dg.AssetExecutionContext, source_api: SourceApiResource, database: DatabaseResource
+    context: dg.AssetExecutionContext, source_api: SourceApiResource, clock: ClockResource, database: DatabaseResource
 ) -> dg.MaterializeResult:
     """The course's weekly feature snapshots rebuilt by replaying the APIs `as_of` the end of
     every course week (and the end date, whose snapshot gives the final outcomes).
 
-    Needs a server that honours `as_of`; a server that ignores it is detected and the
-    replay fails without writing. All snapshots are written in one transaction.
+    Needs a platform that honours `as_of`: each endpoint's answers are checked, and if any
+    one ignored it, the replay fails naming it and nothing is written. All snapshots are
+    written in one transaction.
     """
     course_id = context.partition_key
     course, calendar = _calendar(database, course_id)
-    dates = snapshot_plan(calendar, source_api.snapshot_date())
+    dates = snapshot_plan(calendar, clock.clock().today())
     if not dates:
         return dg.MaterializeResult(metadata={"snapshots": 0, "note": "the course has not completed a week yet"})
     courses = pd.DataFrame([course])
-    snapshots, calls, retries = [], 0, 0
+    guard, snapshots, calls, retries = AsOfGuard(), [], 0, 0
     for number, day in enumerate(dates, start=1):
         pull = pull_course(source_api.client_settings(), course_id, as_of=day)
+        guard.observe(day, pull.tables)
         snapshots.append(build_features(tables_as_frames(pull.tables), courses, day))
         calls, retries = calls + pull.stats.calls, retries + pull.stats.retries
         context.log.info(f"{course_id}: snapshot {number}/{len(dates)} as of {day} ({len(snapshots[-1])} learners, {pull.stats.calls} calls)")
-    if as_of_ignored(snapshots):
-        raise dg.Failure(f"the platform ignored `as_of` for {course_id}: every weekly snapshot is identical, so no history was written")
+    if ignored := guard.problems():
+        raise dg.Failure(
+            f"the platform ignores `as_of` on {', '.join(sorted(ignored))}: no history of {course_id} was written",
+            metadata={endpoint: dg.MetadataValue.text(why) for endpoint, why in ignored.items()},
+        )
     now = _utcnow()
     with database.engine().begin() as connection:
-        for day, features in zip(dates, snapshots, strict=False):
-            replace_history_snapshot(connection, course_id, features, calendar.week_of(day), now)
+        for day, features in zip(dates, snapshots, strict=True):
+            replace_snapshot(connection, schema.student_features_history, course_id, features, calendar.week_of(day), now)
     return dg.MaterializeResult(
         metadata={
             "snapshots": dg.MetadataValue.int(len(dates)),
@@ -135,22 +137,24 @@ def student_feature_history(
     deps=[student_feature_history],
     check_specs=[
         dg.AssetCheckSpec("schema_and_labels", asset="training_data", blocking=True, description="features in range, labels never null, one row per learner and week"),
+        dg.AssetCheckSpec("every_week_covered", asset="training_data", blocking=True, description="rows for every course week before the end"),
         dg.AssetCheckSpec("label_balance", asset="training_data", description="share of passed and dropped-out learners"),
     ],
 )
 def training_data(
-    context: dg.AssetExecutionContext, source_api: SourceApiResource, database: DatabaseResource, settings: PipelineSettings
+    context: dg.AssetExecutionContext, clock: ClockResource, database: DatabaseResource, settings: PipelineSettings
 ) -> dg.MaterializeResult:
     """Labelled weekly snapshots of a finished course, frozen: insert-only, enforced by the
-    database. Rebuilding adds only rows not frozen yet. Rows that fail validation are not
-    inserted at all (nothing immutable is ever written wrong)."""
+    database. Built from the replayed weekly history only. Rebuilding adds only rows not
+    frozen yet. Rows that fail a check are not inserted at all (nothing immutable is
+    ever written wrong)."""
     course_id = context.partition_key
     _course, calendar = _calendar(database, course_id)
-    if not calendar.is_finished(source_api.snapshot_date()):
+    if not calendar.is_finished(clock.clock().today()):
         nothing = validation.CheckOutcome(True, "course still running: nothing to freeze")
         return dg.MaterializeResult(
             metadata={"rows_added": 0, "note": "course still running"},
-            check_results=[check_result("schema_and_labels", nothing), check_result("label_balance", nothing, dg.AssetCheckSeverity.WARN)],
+            check_results=[check_result(name, nothing) for name in ("schema_and_labels", "every_week_covered", "label_balance")],
         )
     with database.engine().connect() as connection:
         history = read_history(connection, course_id)
@@ -159,8 +163,9 @@ def training_data(
     except ValueError as error:
         raise dg.Failure(str(error)) from None
     schema_outcome = validation.validate_training_rows(rows)
+    coverage = validation.every_week_covered(rows, training_weeks(calendar))
     added = 0
-    if schema_outcome.passed:
+    if schema_outcome.passed and coverage.passed:
         with database.engine().begin() as connection:
             added = insert_new_training_rows(connection, rows)
     context.log.info(f"{course_id}: {added} new training rows ({len(rows)} candidates)")
@@ -176,6 +181,7 @@ def training_data(
         },
         check_results=[
             check_result("schema_and_labels", schema_outcome),
+            check_result("every_week_covered", coverage),
             check_result("label_balance", balance, dg.AssetCheckSeverity.WARN),
         ],
     )

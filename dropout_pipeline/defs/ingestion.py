@@ -1,7 +1,9 @@
 """Ingestion assets: one per raw table, partitioned by course.
 
 Each pull is fetched and validated completely in memory, then swapped in within one
-transaction: a failed or malformed pull leaves the course's previous data intact.
+transaction: a failed or malformed pull leaves the course's previous data intact. A
+learner who unenrolled between the enrolment pull and their H5P calls answers 404:
+left out of that pull and counted in its metadata (`learners_not_found`), not fatal.
 """
 
 
@@ -11,10 +13,10 @@ import dagster as dg
 
 from dropout_pipeline.dagster_metadata import pull_metadata
 from dropout_pipeline.defs.partitions import courses_partitions
-from dropout_pipeline.defs.resources import DatabaseResource, SourceApiResource
+from dropout_pipeline.defs.resources import ClockResource, DatabaseResource, SourceApiResource
 from dropout_pipeline.ingestion.pull import find_course, pull_catalog, pull_h5p_tables, pull_mooc_table
 from dropout_pipeline.ingestion.rows import course_row
-from dropout_pipeline.storage.raw_tables import enrolled_user_ids, replace_course_tables, upsert_course
+from dropout_pipeline.storage.raw_tables import enrolled_user_ids, read_course, replace_course_tables, upsert_course
 
 GROUP = "ingestion"
 
@@ -24,9 +26,12 @@ def _utcnow() -> datetime:
 
 
 @dg.asset(group_name=GROUP, kinds={"sql"})
-def course_catalog(context: dg.AssetExecutionContext, source_api: SourceApiResource, database: DatabaseResource) -> dg.MaterializeResult:
-    """The platform's courses (GET /courses/); each new course becomes a `courses` partition."""
-    courses, stats = pull_catalog(source_api.client_settings())
+def course_catalog(
+    context: dg.AssetExecutionContext, source_api: SourceApiResource, clock: ClockResource, database: DatabaseResource
+) -> dg.MaterializeResult:
+    """The platform's courses (GET /courses/), upcoming ones included; each new course
+    becomes a `courses` partition."""
+    courses, stats = pull_catalog(source_api.client_settings(), clock.as_of())
     rows = [course_row(c, _utcnow()) for c in courses]
     with database.engine().begin() as connection:
         for row in rows:
@@ -39,13 +44,15 @@ def course_catalog(context: dg.AssetExecutionContext, source_api: SourceApiResou
 
 
 @dg.asset(partitions_def=courses_partitions, group_name=GROUP, kinds={"sql"})
-def enrollments(context: dg.AssetExecutionContext, source_api: SourceApiResource, database: DatabaseResource) -> dg.MaterializeResult:
+def enrollments(
+    context: dg.AssetExecutionContext, source_api: SourceApiResource, clock: ClockResource, database: DatabaseResource
+) -> dg.MaterializeResult:
     """Who is enrolled in the course (and the course's calendar, from GET /courses/)."""
     course_id = context.partition_key
     settings = source_api.client_settings()
-    catalog, catalog_stats = pull_catalog(settings)
+    catalog, catalog_stats = pull_catalog(settings, clock.as_of())
     course = find_course(catalog, course_id)
-    pull = pull_mooc_table(settings, "enrollments", course_id, source_api.as_of_date())
+    pull = pull_mooc_table(settings, "enrollments", course_id, clock.as_of())
     with database.engine().begin() as connection:
         upsert_course(connection, course_row(course, _utcnow()))
         replace_course_tables(connection, course_id, pull.tables)
@@ -55,8 +62,10 @@ def enrollments(context: dg.AssetExecutionContext, source_api: SourceApiResource
 
 def _mooc_table_asset(table: str, description: str) -> dg.AssetsDefinition:
     @dg.asset(name=table, partitions_def=courses_partitions, group_name=GROUP, kinds={"sql"}, description=description)
-    def _asset(context: dg.AssetExecutionContext, source_api: SourceApiResource, database: DatabaseResource) -> dg.MaterializeResult:
-        pull = pull_mooc_table(source_api.client_settings(), table, context.partition_key, source_api.as_of_date())
+    def _asset(
+        context: dg.AssetExecutionContext, source_api: SourceApiResource, clock: ClockResource, database: DatabaseResource
+    ) -> dg.MaterializeResult:
+        pull = pull_mooc_table(source_api.client_settings(), table, context.partition_key, clock.as_of())
         with database.engine().begin() as connection:
             replace_course_tables(connection, context.partition_key, pull.tables)
         return dg.MaterializeResult(metadata=pull_metadata(pull.tables[table], pull.stats))
@@ -72,13 +81,13 @@ def _h5p_tables_asset(name: str, tables: tuple[str, ...], description: str) -> d
         specs=[dg.AssetSpec(t, deps=["enrollments"], group_name=GROUP, kinds={"sql"}, description=description) for t in tables],
         partitions_def=courses_partitions,
     )
-    def _asset(context: dg.AssetExecutionContext, source_api: SourceApiResource, database: DatabaseResource):
+    def _asset(context: dg.AssetExecutionContext, source_api: SourceApiResource, clock: ClockResource, database: DatabaseResource):
         course_id = context.partition_key
         with database.engine().connect() as connection:
+            if read_course(connection, course_id) is None:
+                raise dg.Failure(f"course {course_id} is not stored: materialize `enrollments` for it first")
             user_ids = enrolled_user_ids(connection, course_id)
-        if not user_ids:
-            raise dg.Failure(f"no enrolments stored for {course_id}: materialize `enrollments` for this course first")
-        pull = pull_h5p_tables(source_api.client_settings(), tables, course_id, user_ids, source_api.as_of_date())
+        pull = pull_h5p_tables(source_api.client_settings(), tables, course_id, user_ids, clock.as_of())
         with database.engine().begin() as connection:
             replace_course_tables(connection, course_id, pull.tables)
         for table in tables:

@@ -1,4 +1,4 @@
-"""Jobs: what a schedule, a sensor or a person in the UI launches."""
+"""Jobs: what the lifecycle sensor, the schedules, the CLI or a person in the UI launches."""
 
 import dagster as dg
 
@@ -7,22 +7,23 @@ from dropout_pipeline.defs.ingestion import INGESTION_ASSETS, course_catalog, en
 from dropout_pipeline.defs.models import dropout_risk_model, fail_risk_model
 from dropout_pipeline.defs.partitions import courses_partitions
 from dropout_pipeline.defs.predictions import predictions
+from dropout_pipeline.lifecycle.plan import FREEZE_JOB, REFRESH_JOB, REGISTER_JOB, RETRAIN_JOB
 
 discover_courses_job = dg.define_asset_job(
-    "discover_courses", selection=[course_catalog], description="Register the platform's courses as partitions."
+    REGISTER_JOB, selection=[course_catalog], description="Store the platform's courses and register each as a partition."
 )
 course_refresh_job = dg.define_asset_job(
-    "course_refresh",
+    REFRESH_JOB,
     selection=dg.AssetSelection.assets(*[a for a in INGESTION_ASSETS if a is not course_catalog], student_features, predictions),
     partitions_def=courses_partitions,
-    description="Pull a course, rebuild its features, and predict for every learner.",
+    description="Pull a running course, rebuild its features, and predict for every learner.",
 )
 course_history_job = dg.define_asset_job(
-    "course_history",
+    FREEZE_JOB,
     selection=[enrollments, student_feature_history, training_data],
     partitions_def=courses_partitions,
-    description="Replay a course's weekly history through `as_of` and freeze its training rows once finished.",
+    description="Replay a finished course's weekly history through `as_of` and freeze its training rows.",
 )
 nightly_retrain_job = dg.define_asset_job(
-    "nightly_retrain", selection=[fail_risk_model, dropout_risk_model], description="Retrain, evaluate and gate the models."
+    RETRAIN_JOB, selection=[fail_risk_model, dropout_risk_model], description="Retrain, evaluate and gate the models."
 )

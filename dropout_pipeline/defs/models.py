@@ -5,7 +5,8 @@ import dagster as dg
 from dropout_pipeline.defs.features import training_data
 from dropout_pipeline.defs.resources import DatabaseResource, PipelineSettings
 from dropout_pipeline.modeling.report import overall_table, per_week_table
-from dropout_pipeline.modeling.retrain import RetrainRequest, RetrainResult, retrain
+from dropout_pipeline.modeling.retrain import NIGHTLY_MODELS, CannotTrain, RetrainRequest, RetrainResult, retrain
+from dropout_pipeline.storage.model_tables import default_model
 from dropout_pipeline.storage.raw_tables import course_ids_of_org
 
 GROUP = "models"
@@ -13,8 +14,9 @@ GROUP = "models"
 
 def _gate_checks(asset_name: str) -> list[dg.AssetCheckSpec]:
     return [
+        dg.AssetCheckSpec("trainable", asset=asset_name, blocking=True, description="enough finished courses and rows, both outcomes on both sides of the split"),
         dg.AssetCheckSpec("roc_auc_above_floor", asset=asset_name, blocking=True, description="holdout ROC AUC at least the configured floor"),
-        dg.AssetCheckSpec("not_worse_than_champion", asset=asset_name, blocking=True, description="not worse than the current default on the same holdout, beyond the margin"),
+        dg.AssetCheckSpec("not_worse_than_champion", asset=asset_name, blocking=True, description="not worse than the current default, beyond the margin, on held-out courses it never learned from"),
     ]
 
 
@@ -23,6 +25,11 @@ def _check_results(result: RetrainResult, settings: PipelineSettings) -> list[dg
     auc = overall["roc_auc"]
     champion = result.champion or {}
     return [
+        dg.AssetCheckResult(
+            check_name="trainable",
+            passed=True,
+            description=f"{result.training_rows} training rows; held out: {', '.join(result.holdout_courses)}",
+        ),
         dg.AssetCheckResult(
             check_name="roc_auc_above_floor",
             passed=result.passed_floor,
@@ -37,10 +44,12 @@ def _check_results(result: RetrainResult, settings: PipelineSettings) -> list[dg
         dg.AssetCheckResult(
             check_name="not_worse_than_champion",
             passed=result.passed_champion,
+            description=champion.get("note", "no default yet: nothing to compare with"),
             metadata={
-                "roc_auc": dg.MetadataValue.float(float(auc or 0.0)),
+                "roc_auc": dg.MetadataValue.float(float(champion.get("challenger_roc_auc") or auc or 0.0)),
                 "champion_version": dg.MetadataValue.int(int(champion.get("model_version") or 0)),
                 "champion_roc_auc": dg.MetadataValue.float(float(champion.get("roc_auc") or 0.0)),
+                "compared_on": dg.MetadataValue.json(champion.get("compared_on", [])),
                 "margin": dg.MetadataValue.float(settings.champion_margin),
             },
         ),
@@ -50,6 +59,7 @@ def _check_results(result: RetrainResult, settings: PipelineSettings) -> list[dg
 def _metadata(result: RetrainResult) -> dict:
     overall = result.overall()
     return {
+        "trained": dg.MetadataValue.bool(True),
         "model_version": dg.MetadataValue.int(result.model_version),
         "promoted_to_default": dg.MetadataValue.bool(result.promoted),
         "roc_auc": dg.MetadataValue.float(float(overall["roc_auc"] or 0.0)),
@@ -78,16 +88,33 @@ def _model_asset(name: str, target: str, description: str) -> dg.AssetsDefinitio
         )
         try:
             result = retrain(database.engine(), request)
-        except ValueError as error:
-            raise dg.Failure(str(error)) from None
+        except CannotTrain as reason:
+            return _not_trained(database, target, str(reason))
         context.log.info(f"{name} v{result.model_version}: ROC AUC {result.overall()['roc_auc']:.3f}, promoted={result.promoted}")
         return dg.MaterializeResult(metadata=_metadata(result), check_results=_check_results(result, settings))
 
     return _asset
 
 
-fail_risk_model = _model_asset("fail_risk_model", "fail", "CatBoost: probability a learner does not pass, from what is known in week k.")
-dropout_risk_model = _model_asset("dropout_risk_model", "dropout", "CatBoost: probability a learner drops out (no activity in the last N days).")
+def _not_trained(database: DatabaseResource, target: str, reason: str) -> dg.MaterializeResult:
+    """No model this time: the `trainable` check fails with the reason, and the target's last
+    good default (if any) keeps serving; nothing is registered."""
+    with database.engine().connect() as connection:
+        default = default_model(connection, target)
+    serving = f"{default['model_name']} v{default['model_version']} keeps serving" if default else f"no {target}-risk model serves yet"
+    untried = f"no model was trained: {reason}"
+    return dg.MaterializeResult(
+        metadata={"trained": dg.MetadataValue.bool(False), "reason": dg.MetadataValue.text(reason), "serving": dg.MetadataValue.text(serving)},
+        check_results=[
+            dg.AssetCheckResult(check_name="trainable", passed=False, description=f"{reason}; {serving}"),
+            dg.AssetCheckResult(check_name="roc_auc_above_floor", passed=False, description=untried),
+            dg.AssetCheckResult(check_name="not_worse_than_champion", passed=False, description=untried),
+        ],
+    )
+
+
+fail_risk_model = _model_asset(NIGHTLY_MODELS["fail"], "fail", "CatBoost: probability a learner does not pass, from what is known in week k.")
+dropout_risk_model = _model_asset(NIGHTLY_MODELS["dropout"], "dropout", "CatBoost: probability a learner drops out (no activity in the last N days).")
 
 
 class DomainModelConfig(dg.Config):

@@ -28,7 +28,7 @@ def predictions(context: dg.AssetExecutionContext, database: DatabaseResource, s
             "dagster/row_count": dg.MetadataValue.int(len(scored)),
             "model": dg.MetadataValue.text(f"{model['model_name']} v{model['model_version']}"),
             "risk_levels": dg.MetadataValue.json({level: int(levels.get(level, 0)) for level in ("HIGH", "MEDIUM", "LOW")}),
-            "mean_fail_risk": dg.MetadataValue.float(round(float(scored["fail_risk_score"].mean()), 2)),
+            "mean_fail_risk": dg.MetadataValue.float(round(float(scored["fail_risk_score"].mean()), 2) if len(scored) else 0.0),
             "most_at_risk": preview(top.assign(reasons=top["reasons"].map(lambda rs: "; ".join(r["text"] for r in rs)))),
         }
     )

@@ -1,8 +1,11 @@
 """Resources, and the only place configuration is read from the environment.
 
-Secrets (`MOOC_API_SESSIONID`, `H5P_API_TOKEN`) always come through `dg.EnvVar`, so the
-Dagster UI shows the variable's name, never its value, and they are resolved only when
-a run starts. Settings with a default use the variable when it is set, else the default.
+Secrets (`MOOC_API_SESSIONID`, `H5P_API_TOKEN`, `DROPOUT_ALERT_WEBHOOK_URL`) always
+come through `dg.EnvVar`, so the Dagster UI shows the variable's name, never its value,
+and they are resolved only when a run starts. Settings with a default use the variable
+when it is set, else the default. The time zone and the sensor interval shape the
+definitions themselves (cron times, tick interval), so they are read when the code
+location loads.
 """
 
 
@@ -14,8 +17,22 @@ from pathlib import Path
 import dagster as dg
 import sqlalchemy as sa
 
+from dropout_pipeline.clock import Clock
 from dropout_pipeline.source_api.client import ClientSettings
 from dropout_pipeline.storage.database import default_database_url, engine_for
+
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+DEFAULT_SENSOR_INTERVAL_SECONDS = 60
+
+
+def product_timezone() -> str:
+    """The platform's time zone: course dates, 'today', the 02:00 retrain and 06:00 refresh."""
+    return os.environ.get("DROPOUT_TIMEZONE", DEFAULT_TIMEZONE)
+
+
+def sensor_interval_seconds() -> int:
+    """How often the lifecycle sensor looks at the catalogue: the new-course latency's main part."""
+    return int(os.environ.get("COURSE_SENSOR_INTERVAL_SECONDS", str(DEFAULT_SENSOR_INTERVAL_SECONDS)))
 
 
 class DatabaseResource(dg.ConfigurableResource):
@@ -28,7 +45,7 @@ class DatabaseResource(dg.ConfigurableResource):
 
 
 class SourceApiResource(dg.ConfigurableResource):
-    """The platform's MOOC and H5P APIs (../shared/specs/source-api.md)."""
+    """The platform's MOOC and H5P APIs (docs/source-api.md)."""
 
     mooc_url: str
     mooc_session_id: str
@@ -39,19 +56,25 @@ class SourceApiResource(dg.ConfigurableResource):
     max_retries: int = 5
     backoff_initial_seconds: float = 0.5
     backoff_max_seconds: float = 30.0
-    as_of: str | None = None  # YYYY-MM-DD: pull the state at that date (replay); None: live
 
     def client_settings(self) -> ClientSettings:
         """The client's settings: every ClientSettings field this resource configures."""
         shared = {f.name for f in dataclasses.fields(ClientSettings)} & set(type(self).model_fields)
         return ClientSettings(**{name: getattr(self, name) for name in shared})
 
-    def as_of_date(self) -> date | None:
-        return date.fromisoformat(self.as_of) if self.as_of else None
 
-    def snapshot_date(self) -> date:
-        """The date the data describes: the replay date, or today."""
-        return self.as_of_date() or date.today()
+class ClockResource(dg.ConfigurableResource):
+    """The one clock of the product (see dropout_pipeline.clock)."""
+
+    today: str | None = None  # YYYY-MM-DD pins the clock to that date; None: real time
+    timezone: str = DEFAULT_TIMEZONE
+
+    def clock(self) -> Clock:
+        return Clock(self.timezone, date.fromisoformat(self.today) if self.today else None)
+
+    def as_of(self) -> date | None:
+        """The date live pulls ask the platform for: the pinned date, or None for its present."""
+        return self.clock().pinned
 
 
 class PipelineSettings(dg.ConfigurableResource):
@@ -66,6 +89,15 @@ class PipelineSettings(dg.ConfigurableResource):
 
     def models_path(self) -> Path:
         return Path(self.models_dir)
+
+
+class AlertWebhookResource(dg.ConfigurableResource):
+    """Where failed runs are reported (a Slack/Teams/Mattermost-style incoming webhook).
+
+    The URL usually carries a secret, so it is never logged or shown.
+    """
+
+    url: str | None = None
 
 
 def _env_or(name: str, default, kind: type = str):
@@ -91,11 +123,12 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             concurrency=_env_or("SOURCE_API_CONCURRENCY", 16, int),
             timeout_seconds=_env_or("SOURCE_API_TIMEOUT_SECONDS", 30.0, float),
             max_retries=_env_or("SOURCE_API_MAX_RETRIES", 5, int),
-            as_of=_env_or("SOURCE_API_AS_OF", None),
         ),
+        "clock": ClockResource(today=os.environ.get("DROPOUT_TODAY"), timezone=product_timezone()),
         "settings": PipelineSettings(
             dropout_inactive_days=_env_or("DROPOUT_INACTIVE_DAYS", 30, int),
             models_dir=_env_or("DROPOUT_MODELS_DIR", "data/models"),
             auc_floor=_env_or("DROPOUT_AUC_FLOOR", 0.70, float),
         ),
+        "alert_webhook": AlertWebhookResource(url=_env_or("DROPOUT_ALERT_WEBHOOK_URL", None)),
     }

@@ -1,43 +1,46 @@
-"""The new-course sensor: a course appears in GET /courses/, and is predicted minutes later."""
-
-import json
-import os
+"""Sensors: the course lifecycle (the planner, every minute) and alerts on failed runs."""
 
 import dagster as dg
 
-from dropout_pipeline.defs.jobs import course_history_job, course_refresh_job
+from dropout_pipeline.alerts import AlertNotDelivered, failure_alert, post_alert
+from dropout_pipeline.defs.jobs import course_history_job, course_refresh_job, discover_courses_job, nightly_retrain_job
 from dropout_pipeline.defs.partitions import courses_partitions
-from dropout_pipeline.defs.resources import SourceApiResource
-from dropout_pipeline.features.calendar import CourseCalendar
+from dropout_pipeline.defs.resources import AlertWebhookResource, ClockResource, DatabaseResource, SourceApiResource, sensor_interval_seconds
 from dropout_pipeline.ingestion.pull import pull_catalog
-from dropout_pipeline.ingestion.rows import utc_naive
-
-POLL_SECONDS = int(os.environ.get("COURSE_SENSOR_INTERVAL_SECONDS", "300"))
+from dropout_pipeline.lifecycle.facts import catalogue_from_api
+from dropout_pipeline.lifecycle.plan import Trigger
+from dropout_pipeline.lifecycle.runs import failure_reason, plan_now, run_request
 
 
 @dg.sensor(
-    jobs=[course_refresh_job, course_history_job],
-    minimum_interval_seconds=POLL_SECONDS,
+    jobs=[discover_courses_job, course_history_job, nightly_retrain_job, course_refresh_job],
+    minimum_interval_seconds=sensor_interval_seconds(),
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
-def new_course_sensor(context: dg.SensorEvaluationContext, source_api: SourceApiResource):
-    """Courses not seen before become partitions; a running one gets ingestion, features and
-    predictions, a finished one its history and training rows. The cursor remembers every
-    course seen, so each is requested once (run keys make a repeat a no-op as well)."""
-    seen = set(json.loads(context.cursor)) if context.cursor else set()
-    seen |= set(context.instance.get_dynamic_partitions(courses_partitions.name))
-    courses, _stats = pull_catalog(source_api.client_settings())
-    new = [c for c in courses if c.course_id not in seen]
-    if not new:
-        return dg.SkipReason(f"no new course among {len(courses)}")
-    today = source_api.snapshot_date()
-    requests = []
-    for course in new:
-        finished = CourseCalendar(course.course_id, utc_naive(course.start), utc_naive(course.end)).is_finished(today)
-        job = course_history_job if finished else course_refresh_job
-        requests.append(dg.RunRequest(run_key=f"new-course-{course.course_id}", partition_key=course.course_id, job_name=job.name))
-    return dg.SensorResult(
-        run_requests=requests,
-        dynamic_partitions_requests=[courses_partitions.build_add_request([c.course_id for c in new])],
-        cursor=json.dumps(sorted(seen | {c.course_id for c in new})),
-    )
+def course_lifecycle_sensor(
+    context: dg.SensorEvaluationContext, source_api: SourceApiResource, clock: ClockResource, database: DatabaseResource
+) -> dg.SensorResult:
+    """Asks the planner (dropout_pipeline.lifecycle.plan) what today needs now: a course new
+    in GET /courses/ is registered and, once running, predicted within a tick; a course that
+    has ended is frozen into training data; a new installation trains its first models."""
+    day = clock.clock().today()
+    courses, _stats = pull_catalog(source_api.client_settings(), clock.as_of())
+    plan = plan_now(context.instance, database.engine(), catalogue_from_api(courses), day)
+    runs = plan.runs_for(Trigger.SENSOR)
+    new_partitions = [courses_partitions.build_add_request(list(plan.new_partitions))] if plan.new_partitions else []
+    if not runs:
+        return dg.SensorResult(skip_reason=f"{day}: nothing to launch now; retrain: {plan.retrain_reason}", dynamic_partitions_requests=new_partitions)
+    return dg.SensorResult(run_requests=[run_request(run, day) for run in runs], dynamic_partitions_requests=new_partitions)
+
+
+@dg.run_failure_sensor(default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=sensor_interval_seconds())
+def run_failure_alert_sensor(context: dg.RunFailureSensorContext, alert_webhook: AlertWebhookResource) -> None:
+    """Posts every failed run to DROPOUT_ALERT_WEBHOOK_URL, when set."""
+    if not alert_webhook.url:
+        return
+    run = context.dagster_run
+    reason = failure_reason(context.get_step_failure_events(), fallback=context.failure_event.message or "run failed")
+    try:
+        post_alert(alert_webhook.url, failure_alert(run.job_name, run.run_id, run.tags.get("dagster/partition"), reason))
+    except AlertNotDelivered as error:
+        context.log.warning(str(error))

@@ -54,6 +54,12 @@ def training_rows(history: pd.DataFrame, calendar: CourseCalendar, inactive_days
     return rows.reset_index(drop=True)
 
 
+def training_weeks(calendar: CourseCalendar) -> list[int]:
+    """The course weeks a finished course's training rows must cover: every week that
+    ended before the course did (the end date itself only gives the labels)."""
+    return [calendar.week_of(day) for day in calendar.weekly_snapshot_dates(until=calendar.end_date)]
+
+
 def snapshot_plan(calendar: CourseCalendar, today: date) -> list[date]:
     """Dates to replay: the end of each course week so far, and the end date once finished."""
     dates = calendar.weekly_snapshot_dates(until=today)

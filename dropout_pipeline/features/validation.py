@@ -115,6 +115,17 @@ def validate_training_rows(frame: pd.DataFrame) -> CheckOutcome:
     return _validate(feature_schema(labels, unique=("user_id", "course_id", "snapshot_week")), frame, "training_data")
 
 
+def every_week_covered(frame: pd.DataFrame, expected_weeks: Iterable[int]) -> CheckOutcome:
+    """Training rows for every course week before the end, and for no other week."""
+    expected, present = set(expected_weeks), set(frame["snapshot_week"].astype(int))
+    missing, unexpected = sorted(expected - present), sorted(present - expected)
+    return CheckOutcome(
+        not missing and not unexpected,
+        f"weeks missing {missing}, unexpected {unexpected}" if missing or unexpected else f"all {len(expected)} weeks before the end covered",
+        {"expected_weeks": sorted(expected), "missing_weeks": missing, "unexpected_weeks": unexpected},
+    )
+
+
 def label_balance(frame: pd.DataFrame) -> CheckOutcome:
     """Both classes of both labels present enough to learn from; reports the balance."""
     learners = frame.drop_duplicates(["user_id", "course_id"])

@@ -16,6 +16,10 @@ from dropout_pipeline.source_api.client import CallStats, ClientSettings, Source
 from dropout_pipeline.source_api.errors import NotFoundError
 from dropout_pipeline.source_api.records import Course
 
+# Learners leave courses; a pull accepts 404s from up to this share of them. Beyond it the
+# course itself is the problem (removed, or the wrong platform), not a few unenrolments.
+MAX_NOT_FOUND_SHARE = 0.5
+
 
 @dataclass
 class Pull:
@@ -27,8 +31,8 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def pull_catalog(settings: ClientSettings) -> tuple[list[Course], CallStats]:
-    return run_sync(lambda api: api.courses(), settings)
+def pull_catalog(settings: ClientSettings, as_of: date | None = None) -> tuple[list[Course], CallStats]:
+    return run_sync(lambda api: api.courses(), settings, as_of)
 
 
 def find_course(courses: Sequence[Course], course_id: str) -> Course:
@@ -44,6 +48,15 @@ def pull_mooc_table(settings: ClientSettings, table: str, course_id: str, as_of:
     return Pull({table: build(course_id, records, _now())}, stats)
 
 
+def _refuse_mass_not_found(stats: CallStats, course_id: str, asked: int) -> None:
+    if len(stats.not_found) > MAX_NOT_FOUND_SHARE * asked:
+        raise NotFoundError(
+            "H5P", "/{user_id}/{course_id}",
+            f"{len(stats.not_found)} of {asked} enrolled learners of {course_id} answered 404: "
+            "more than unenrolments explain; is the course still on the platform?",
+        )
+
+
 def pull_h5p_tables(
     settings: ClientSettings, tables: Sequence[str], course_id: str, user_ids: Sequence[int], as_of: date | None = None
 ) -> Pull:
@@ -53,27 +66,22 @@ def pull_h5p_tables(
         raise ValueError(f"tables {tables} are fed by different H5P endpoints")
     kind = kinds.pop()
     responses, stats = run_sync(lambda api: api.h5p_per_learner(kind, course_id, user_ids), settings, as_of)
+    _refuse_mass_not_found(stats, course_id, len(user_ids))
     fetched_at = _now()
     return Pull({t: rows.H5P_TABLE_ROWS[t][1](course_id, responses, fetched_at) for t in tables}, stats)
 
 
 async def _pull_course(api: SourceApiClient, course_id: str) -> dict[str, list[dict]]:
-    learners = await api.mooc_list("complete", course_id)
+    """The same endpoints, one by one, as the ingestion assets call: a replayed snapshot is
+    built from exactly what a live refresh would have read that day."""
+    mooc_tables = list(rows.MOOC_TABLE_ROWS)
+    answers = await asyncio.gather(*(api.mooc_list(rows.MOOC_TABLE_ROWS[t][0], course_id) for t in mooc_tables))
     fetched_at = _now()
-    user_ids = [learner.user_id for learner in learners]
-    scores, videos, dashboards = await asyncio.gather(
-        api.h5p_per_learner("scores", course_id, user_ids),
-        api.h5p_per_learner("videos", course_id, user_ids),
-        api.h5p_per_learner("dashboard", course_id, user_ids),
-    )
-    parts = {
-        "enrollments": [x.enrollment for x in learners],
-        "mooc_grades": [x.grade for x in learners if x.grade is not None],
-        "mooc_progress": [x.progress for x in learners if x.progress is not None],
-        "mooc_discussions": [x.discussion for x in learners if x.discussion is not None],
-    }
-    tables = {table: rows.MOOC_TABLE_ROWS[table][1](course_id, parts[table], fetched_at) for table in parts}
-    responses = {"scores": scores, "videos": videos, "dashboard": dashboards}
+    tables = {t: rows.MOOC_TABLE_ROWS[t][1](course_id, records, fetched_at) for t, records in zip(mooc_tables, answers, strict=True)}
+    user_ids = [row["user_id"] for row in tables["enrollments"]]
+    kinds = sorted({kind for kind, _build in rows.H5P_TABLE_ROWS.values()})
+    responses = dict(zip(kinds, await asyncio.gather(*(api.h5p_per_learner(kind, course_id, user_ids) for kind in kinds)), strict=True))
+    _refuse_mass_not_found(api.stats, course_id, len(user_ids))
     for table, (kind, build) in rows.H5P_TABLE_ROWS.items():
         tables[table] = build(course_id, responses[kind], fetched_at)
     return tables

@@ -1,9 +1,13 @@
 """Retraining: learn from training_data, prove it on held-out courses, register, gate.
 
-A new version is always registered and its evaluation recorded (the history behind
-trend charts); it becomes the default only when it passes the gate: ROC AUC on the
-holdout at least the floor, and not worse than the current default *on the same
-holdout* by more than the margin (champion/challenger).
+A model is judged by a twin fitted without the held-out courses; the version deployed is
+then fitted on every frozen row, so a course that has just finished (the most recent
+semester, the one most like what comes next) improves the very next model instead of
+only judging it. Each version is registered and its evaluation recorded (the history
+behind trend charts); it becomes the default only when it passes the gate: ROC AUC on
+the holdout at least the floor, and not worse than the current default by more than the
+margin on held-out courses that default never learned from (on the whole holdout, which
+favours the default, when it learned from all of them).
 """
 
 from __future__ import annotations
@@ -16,13 +20,21 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from dropout_pipeline.modeling.metrics import evaluation_rows
+from dropout_pipeline.modeling.metrics import classification_metrics, evaluation_rows
 from dropout_pipeline.modeling.scorers import CatBoostScorer, fit_logistic_baseline, rule_baseline, target_values
-from dropout_pipeline.modeling.split import holdout_split
+from dropout_pipeline.modeling.split import Split, holdout_split
 from dropout_pipeline.storage import model_tables
 from dropout_pipeline.storage.feature_tables import read_training_data
 
 THRESHOLD = 0.5
+MIN_TRAINING_ROWS = 100
+# The models the nightly retrain keeps current, one per target; domain models are extra.
+NIGHTLY_MODELS = {"fail": "fail_risk_model", "dropout": "dropout_risk_model"}
+OUTCOME_WORDS = {"fail": ("passed", "failed"), "dropout": ("stayed", "dropped out")}
+
+
+class CannotTrain(ValueError):
+    """The training data cannot give a model that can be judged honestly; says why in words."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +59,7 @@ class RetrainResult:
     split_strategy: str
     evaluations: dict[str, list[dict]]  # scorer -> rows (overall, per week, per course)
     feature_importance: dict[str, float]
-    champion: dict | None = None  # {"model_version", "roc_auc"} of the default it was compared to
+    champion: dict | None = None  # the default it was compared to: both ROC AUCs and the courses compared on
     passed_floor: bool = False
     passed_champion: bool = False
     promoted: bool = False
@@ -64,44 +76,89 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def _champion_auc(champion: dict | None, holdout: pd.DataFrame, target: str) -> dict | None:
+def _champion_comparison(
+    champion: dict | None, seen_courses: set[str], holdout: pd.DataFrame, y_holdout: pd.Series, challenger: np.ndarray, target: str
+) -> dict | None:
+    """Champion and challenger ROC AUC on the same held-out rows, preferring courses the
+    champion never learned from."""
     if champion is None:
         return None
     path = Path(champion["model_path"])
     if not path.exists():
         return {"model_version": champion["model_version"], "roc_auc": None, "note": f"model file {path} missing"}
-    scorer = CatBoostScorer.load(path)
-    rows = evaluation_rows(holdout, target_values(holdout, target), scorer.predict_proba(holdout), THRESHOLD)
-    return {"model_name": champion["model_name"], "model_version": champion["model_version"], "roc_auc": rows[0]["roc_auc"]}
+    unseen = ~holdout["course_id"].isin(seen_courses).to_numpy()
+    rows = unseen if unseen.any() else np.ones(len(holdout), dtype=bool)
+    compared = holdout[rows]
+    y = np.asarray(y_holdout)[rows]
+    auc = lambda p: classification_metrics(y, p, THRESHOLD)["roc_auc"]  # noqa: E731
+    return {
+        "model_name": champion["model_name"],
+        "model_version": champion["model_version"],
+        "roc_auc": auc(CatBoostScorer.load(path).predict_proba(compared)),
+        "challenger_roc_auc": auc(challenger[rows]),
+        "compared_on": sorted(compared["course_id"].unique()),
+        "note": "held-out courses the default never learned from" if unseen.any() else "the whole holdout: the default learned from all of it",
+    }
+
+
+def _one_class(rows: pd.DataFrame, target: str, side: str) -> str | None:
+    values = target_values(rows, target)
+    if values.nunique() == 2:
+        return None
+    outcome = OUTCOME_WORDS[target][int(values.iloc[0])] if len(values) else "absent"
+    courses = rows["course_id"].nunique()
+    return (
+        f"every one of the {len(values)} {side} rows ({courses} course{'s' if courses != 1 else ''}) is '{outcome}': "
+        f"a {target}-risk model needs both outcomes to learn from and to be judged on"
+    )
+
+
+def trainable_split(data: pd.DataFrame, target: str) -> Split:
+    """The holdout split, or CannotTrain saying in words why no honest model can come of it."""
+    if data.empty:
+        raise CannotTrain("training_data is empty: no finished course has been frozen yet")
+    try:
+        split = holdout_split(data)
+    except ValueError as error:
+        raise CannotTrain(str(error)) from None
+    if len(split.train) < MIN_TRAINING_ROWS:
+        raise CannotTrain(f"only {len(split.train)} training rows (at least {MIN_TRAINING_ROWS} are needed) once whole courses are held out")
+    problem = _one_class(split.train, target, "training") or _one_class(split.holdout, target, f"held-out ({', '.join(split.holdout_courses)})")
+    if problem:
+        raise CannotTrain(problem)
+    return split
 
 
 def retrain(engine: sa.Engine, request: RetrainRequest) -> RetrainResult:
+    """Fit, evaluate, register and gate a new version; CannotTrain (nothing registered) when
+    the data cannot give an honest model."""
+    read_at = _now()  # the version's trained_at: rows frozen after this are new to it
     with engine.connect() as connection:
         data = read_training_data(connection, request.course_ids)
         champion = model_tables.default_model(connection, request.target) if request.domain == "all" else model_tables.latest_active(connection, request.model_name)
-    if data.empty:
-        raise ValueError("training_data is empty: freeze finished courses (training_data asset) before training")
-    split = holdout_split(data)
+        seen = model_tables.courses_learned_by(connection, champion["model_name"], champion["model_version"]) if champion else set()
+    split = trainable_split(data, request.target)
     y_holdout = target_values(split.holdout, request.target)
 
-    scorer = CatBoostScorer.fit(split.train, request.target, request.iterations)
+    judged = CatBoostScorer.fit(split.train, request.target, request.iterations)
+    judged_p = judged.predict_proba(split.holdout)
     evaluations = {
-        "catboost": evaluation_rows(split.holdout, y_holdout, scorer.predict_proba(split.holdout), THRESHOLD),
+        "catboost": evaluation_rows(split.holdout, y_holdout, judged_p, THRESHOLD),
         "logistic_regression": evaluation_rows(split.holdout, y_holdout, fit_logistic_baseline(split.train, request.target)(split.holdout), THRESHOLD),
         "rule_grade_activity": evaluation_rows(split.holdout, y_holdout, rule_baseline(split.holdout), THRESHOLD),
     }
-    champion_result = _champion_auc(champion, split.holdout, request.target)
+    comparison = _champion_comparison(champion, seen, split.holdout, y_holdout, judged_p, request.target)
 
     auc = evaluations["catboost"][0]["roc_auc"]
     passed_floor = auc is not None and auc >= request.auc_floor
-    champion_auc = champion_result["roc_auc"] if champion_result else None
-    passed_champion = auc is not None and (champion_auc is None or auc >= champion_auc - request.champion_margin)
+    champion_auc = comparison["roc_auc"] if comparison else None
+    passed_champion = auc is not None and (champion_auc is None or comparison["challenger_roc_auc"] >= champion_auc - request.champion_margin)
+    deployed = CatBoostScorer.fit(data, request.target, request.iterations)
 
-    now = _now()
     with engine.begin() as connection:
         version = model_tables.next_version(connection, request.model_name)
         path = request.models_dir / request.model_name / f"v{version}.cbm"
-        scorer.save(path)
+        deployed.save(path)
         promoted = passed_floor and passed_champion
         model_tables.register_model(
             connection,
@@ -110,11 +167,11 @@ def retrain(engine: sa.Engine, request: RetrainRequest) -> RetrainResult:
                 "model_version": version,
                 "target": request.target,
                 "model_path": str(path.resolve()),
-                "features": scorer.features,
+                "features": deployed.features,
                 "model_type": "CatBoostClassifier",
                 "domain": request.domain,
-                "trained_at": now,
-                "training_rows": len(split.train),
+                "trained_at": read_at,
+                "training_rows": len(data),
                 "holdout_courses": list(split.holdout_courses),
                 "metrics": _json_safe(evaluations["catboost"][0]),
                 "is_active": promoted,
@@ -124,27 +181,27 @@ def retrain(engine: sa.Engine, request: RetrainRequest) -> RetrainResult:
         model_tables.record_performance(
             connection,
             [
-                {"model_name": request.model_name, "model_version": version, "scorer": scorer_name, "evaluated_at": now, **row}
+                {"model_name": request.model_name, "model_version": version, "scorer": scorer_name, "evaluated_at": read_at, **row}
                 for scorer_name, rows in evaluations.items()
                 for row in rows
             ],
         )
-        model_tables.mark_training_rows_used(connection, split.train["id"], request.model_name, version, now)
+        model_tables.mark_training_rows_used(connection, data["id"], request.model_name, version, read_at)
         if promoted and request.domain == "all":
             model_tables.promote_to_default(connection, request.model_name, version, request.target)
         if promoted and request.course_ids:
-            model_tables.map_courses(connection, request.course_ids, request.model_name, now)
+            model_tables.map_courses(connection, request.course_ids, request.model_name, read_at)
 
     return RetrainResult(
         model_name=request.model_name,
         model_version=version,
         model_path=path,
-        training_rows=len(split.train),
+        training_rows=len(data),
         holdout_courses=split.holdout_courses,
         split_strategy=split.strategy,
         evaluations=evaluations,
-        feature_importance=scorer.feature_importance(),
-        champion=champion_result,
+        feature_importance=deployed.feature_importance(),
+        champion=comparison,
         passed_floor=passed_floor,
         passed_champion=passed_champion,
         promoted=promoted,

@@ -38,8 +38,6 @@ def predict_course(engine: sa.Engine, course_id: str, levels: RiskLevels) -> Cou
         features = read_current_features(connection, course_id)
         fail_model = model_for_course(connection, course_id, "fail")
         dropout_model = default_model(connection, "dropout")
-    if features.empty:
-        raise PredictionError(f"no student_features for {course_id}: materialize them first")
     if fail_model is None:
         raise PredictionError("no fail-risk model is registered yet: run the `nightly_retrain` job once finished courses have training data")
     scored = score_learners(

@@ -23,9 +23,16 @@ class RiskLevels:
 
 
 def score_learners(features: pd.DataFrame, fail_model: CatBoostScorer, dropout_model: CatBoostScorer | None, levels: RiskLevels) -> pd.DataFrame:
-    """One prediction row per learner (without model names or timestamps)."""
+    """One prediction row per learner (without model names or timestamps); none for a
+    course nobody has enrolled in yet."""
+    if features.empty:
+        return _prediction_rows(features, np.empty(0), np.empty(0), levels, [])
     fail = np.round(100 * fail_model.predict_proba(features), 2)
     dropout = np.round(100 * dropout_model.predict_proba(features), 2) if dropout_model is not None else np.full(len(features), np.nan)
+    return _prediction_rows(features, fail, dropout, levels, top_reasons(features, fail_model.features, fail_model.contributions(features)))
+
+
+def _prediction_rows(features: pd.DataFrame, fail: np.ndarray, dropout: np.ndarray, levels: RiskLevels, reasons: list) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "user_id": features["user_id"].to_numpy(),
@@ -36,6 +43,6 @@ def score_learners(features: pd.DataFrame, fail_model: CatBoostScorer, dropout_m
             "snapshot_date": features["snapshot_date"].to_numpy(),
             "snapshot_grade": features["mooc_grade_percentage"].to_numpy(),
             "snapshot_completion_rate": features["mooc_completion_rate"].to_numpy(),
-            "reasons": top_reasons(features, fail_model.features, fail_model.contributions(features)),
+            "reasons": reasons,
         }
     )

@@ -2,8 +2,8 @@
 
 MOOC API under `/mooc`, H5P API under `/h5p`; `/_sim/...` is the simulator's own
 control surface (not part of the contract): change faults, publish a new course,
-health. Async (Starlette on uvicorn) so hundreds of concurrent H5P calls with
-injected latency are served without a thread per request.
+unenrol a learner, move the clock, health. Async (Starlette on uvicorn) so hundreds of
+concurrent H5P calls with injected latency are served without a thread per request.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import random
 import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, replace
+from datetime import date
 
+import numpy as np
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -40,6 +42,7 @@ class Faults:
     malformed_kind: str = "json"  # "json": not JSON at all; "field": a required field missing
     path_prefix: str = ""  # faults hit only requests under this path ("" = all)
     after_requests: int = 0  # ...and only after this many of those requests went well (a failure midway)
+    ignore_as_of_prefix: str = ""  # endpoints under this path answer today's state whatever `as_of` says
 
 
 @dataclass
@@ -49,7 +52,9 @@ class SimulatorState:
     token: str = DEFAULT_TOKEN
     faults: Faults = field(default_factory=Faults)
     new_course_after_seconds: float | None = None
+    clock: date | None = None  # the platform's today; starts at world.today, moved by /_sim/clock
     courses: dict[str, CourseSpec] = field(default_factory=dict)
+    unenrolled: set[tuple[str, int]] = field(default_factory=set)
     hidden_until: dict[str, float] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     requests_served: int = 0
@@ -73,20 +78,46 @@ class SimulatorState:
         return self._fault_eligible > self.faults.after_requests
 
     def __post_init__(self) -> None:
+        self.clock = self.clock or self.world.today
         for spec in build_catalog(self.world):
             self.courses[spec.course_id] = spec
         if self.new_course_after_seconds is not None:
             self.publish_course(delay_seconds=self.new_course_after_seconds)
 
-    def publish_course(self, n_learners: int | None = None, delay_seconds: float = 0.0) -> CourseSpec:
-        spec = new_course(self.world, index=len(self.hidden_until) + 1, n_learners=n_learners)
+    def reset_disturbances(self) -> None:
+        """Back to the world as built: no faults, nobody unenrolled, the clock at world.today."""
+        self.set_faults(Faults())
+        self.unenrolled.clear()
+        self.set_clock(self.world.today)
+
+    def set_clock(self, today: date) -> None:
+        """Move the platform's today (either way): the catalogue and every answer follow."""
+        self.clock = today
+        self._pages.clear()
+
+    def publish_course(self, n_learners: int | None = None, delay_seconds: float = 0.0, start: date | None = None, weeks: int = 12) -> CourseSpec:
+        spec = new_course(self.world, len(self.hidden_until) + 1, self.clock, n_learners, start, weeks)
         self.courses[spec.course_id] = spec
         self.hidden_until[spec.course_id] = time.monotonic() + delay_seconds
         return spec
 
+    def unenrol(self, course_id: str, user_id: int) -> None:
+        """The learner leaves the course: gone from every list, 404 on the H5P API."""
+        self.unenrolled.add((course_id, user_id))
+        self._pages.clear()
+
     def listed_courses(self) -> list[CourseSpec]:
         now = time.monotonic()
-        return [c for c in self.courses.values() if self.hidden_until.get(c.course_id, 0) <= now]
+        return [
+            c for c in self.courses.values()
+            if self.hidden_until.get(c.course_id, 0) <= now and (c.listed_from is None or c.listed_from <= self.clock)
+        ]
+
+    def enrolled(self, learners: CourseLearners, day: float) -> np.ndarray:
+        """Indices of the learners enrolled by the end of `day` who have not left."""
+        indices = views.visible(learners, day)
+        gone = [user_id for course_id, user_id in self.unenrolled if course_id == learners.spec.course_id]
+        return indices[~np.isin(learners.user_ids[indices], gone)] if gone else indices
 
     def learners(self, course_id: str) -> CourseLearners | None:
         spec = next((c for c in self.listed_courses() if c.course_id == course_id), None)
@@ -160,8 +191,9 @@ def _paged(request: Request, state: SimulatorState, rows: list[dict], targeted: 
 
 def build_app(state: SimulatorState) -> Starlette:
     def as_of(request: Request):
+        ignored = state.faults.ignore_as_of_prefix and request.url.path.startswith(state.faults.ignore_as_of_prefix)
         try:
-            return views.as_of_date(request.query_params.get("as_of"), state.world.today), None
+            return views.as_of_date(None if ignored else request.query_params.get("as_of"), state.clock), None
         except ValueError:
             return None, _error(400, "as_of must be YYYY-MM-DD")
 
@@ -176,7 +208,11 @@ def build_app(state: SimulatorState) -> Starlette:
         refusal, targeted = await admit_mooc(request)
         if refusal is not None:
             return refusal
-        return _paged(request, state, [c.listing() for c in state.listed_courses()], targeted)
+        day, problem = as_of(request)
+        if problem:
+            return problem
+        listed = [c.listing() for c in state.listed_courses() if c.listed_from is None or c.listed_from <= day]
+        return _paged(request, state, listed, targeted)
 
     def mooc_export(kind: str, build):
         async def endpoint(request: Request) -> Response:
@@ -191,7 +227,7 @@ def build_app(state: SimulatorState) -> Starlette:
             if problem:
                 return problem
             day = views.day_of(learners, day_value)
-            rows = state.cached_list((kind, course_id, day), lambda: build(learners, day, views.visible(learners, day)))
+            rows = state.cached_list((kind, course_id, day), lambda: build(learners, day, state.enrolled(learners, day)))
             return _paged(request, state, rows, targeted)
 
         return endpoint
@@ -217,7 +253,8 @@ def build_app(state: SimulatorState) -> Starlette:
             if problem:
                 return problem
             day = views.day_of(learners, day_value)
-            if index is None or learners.enrolment_day[index] >= day:
+            user_id = request.path_params["user_id"]
+            if index is None or learners.enrolment_day[index] >= day or (learners.spec.course_id, user_id) in state.unenrolled:
                 return _error(404, "User not enrolled in this course.")
             return _answer(state, view(learners, index, day), targeted)
 
@@ -229,13 +266,24 @@ def build_app(state: SimulatorState) -> Starlette:
 
     async def add_course(request: Request) -> Response:
         body = await request.json() if (await request.body()) else {}
-        spec = state.publish_course(n_learners=body.get("n_learners"), delay_seconds=float(body.get("delay_seconds", 0)))
+        start = date.fromisoformat(body["start"]) if body.get("start") else None
+        spec = state.publish_course(body.get("n_learners"), float(body.get("delay_seconds", 0)), start, int(body.get("weeks", 12)))
         return JSONResponse(spec.listing())
+
+    async def unenrol(request: Request) -> Response:
+        body = await request.json()
+        state.unenrol(body["course_id"], int(body["user_id"]))
+        return JSONResponse({"unenrolled": len(state.unenrolled)})
+
+    async def set_clock(request: Request) -> Response:
+        state.set_clock(date.fromisoformat((await request.json())["today"]))
+        return JSONResponse({"today": state.clock.isoformat()})
 
     async def health(_request: Request) -> Response:
         return JSONResponse(
             {
                 "status": "ok",
+                "today": state.clock.isoformat(),
                 "courses": len(state.listed_courses()),
                 "requests_served": state.requests_served,
                 "h5p_peak_in_flight": state.h5p_peak_in_flight,
@@ -255,6 +303,8 @@ def build_app(state: SimulatorState) -> Starlette:
         Route("/h5p/dashboard/{user_id:int}/{course_id:path}", h5p(views.dashboard)),
         Route("/_sim/faults", set_faults, methods=["POST"]),
         Route("/_sim/courses", add_course, methods=["POST"]),
+        Route("/_sim/unenrolments", unenrol, methods=["POST"]),
+        Route("/_sim/clock", set_clock, methods=["POST"]),
         Route("/_sim/health", health),
     ]
     return Starlette(routes=routes)

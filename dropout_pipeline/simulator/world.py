@@ -63,6 +63,10 @@ class WorldSettings:
     running_courses: int = 2
     min_learners: int = 200
     max_learners: int = 600
+    # Courses that start one after another around `today` (a rolling intake), each
+    # listed two weeks before it starts: what a clock moving over months sees.
+    rolling_courses: int = 0
+    rolling_span_days: int = 120
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class CourseSpec:
     n_learners: int
     semester: str
     seed: int
+    listed_from: date | None = None  # when it appears in GET /courses/; None: from the start
 
     @property
     def end(self) -> date:
@@ -116,7 +121,7 @@ def semester_starts(today: date, count: int) -> list[tuple[str, date, int]]:
 
 
 def build_catalog(settings: WorldSettings) -> list[CourseSpec]:
-    """Finished courses of past semesters, then the courses running today."""
+    """Finished courses of past semesters, the courses running today, then the rolling intake."""
     courses = []
     terms = semester_starts(settings.today, settings.past_semesters)
     for term_index, (semester, start, weeks) in enumerate(terms):
@@ -137,19 +142,48 @@ def build_catalog(settings: WorldSettings) -> list[CourseSpec]:
                     seed=settings.seed,
                 )
             )
+    return courses + rolling_intake(settings)
+
+
+def _half_year(day: date) -> str:
+    return f"{day.year}_S{1 if day.month < 7 else 2}"
+
+
+def rolling_intake(settings: WorldSettings) -> list[CourseSpec]:
+    """Courses of 4 to 10 weeks starting on Mondays spread over the span: some running
+    on `today`, the rest starting later, each finishing on a different date."""
+    courses = []
+    rng = _rng(settings.seed, "rolling")
+    first = settings.today - timedelta(days=settings.today.weekday() + 28)
+    for index in range(settings.rolling_courses):
+        start = first + timedelta(weeks=round(index * (settings.rolling_span_days / 7 - 4) / max(settings.rolling_courses - 1, 1)))
+        org, code, title = CATALOG[index % len(CATALOG)]
+        courses.append(
+            CourseSpec(
+                course_id=f"course-v1:{org}+{code}R{index + 1:02d}+{_half_year(start)}",
+                display_name=f"{title} (intake {index + 1})",
+                org=org,
+                start=start,
+                weeks=4 + (index * 3) % 7,
+                n_learners=int(rng.integers(settings.min_learners, settings.max_learners + 1)),
+                semester=_half_year(start),
+                seed=settings.seed,
+                listed_from=start - timedelta(days=14),
+            )
+        )
     return courses
 
 
-def new_course(settings: WorldSettings, index: int, n_learners: int | None = None) -> CourseSpec:
-    """A course that opens today: what appears in the catalogue while the simulator runs."""
+def new_course(settings: WorldSettings, index: int, today: date, n_learners: int | None = None, start: date | None = None, weeks: int = 12) -> CourseSpec:
+    """A course published while the simulator runs: by default one that opened this week."""
     org, code, title = CATALOG[index % len(CATALOG)]
-    start = settings.today - timedelta(days=settings.today.weekday())
+    start = start or today - timedelta(days=today.weekday())
     return CourseSpec(
         course_id=f"course-v1:{org}+{code}X{index}+NEW_{start:%Y%m%d}",
         display_name=f"{title} (new intake {index})",
         org=org,
         start=start,
-        weeks=12,
+        weeks=weeks,
         n_learners=n_learners or settings.min_learners,
         semester=f"{start.year}_NEW",
         seed=settings.seed,

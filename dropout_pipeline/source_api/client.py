@@ -1,4 +1,4 @@
-"""HTTP client for the MOOC and H5P APIs, exactly per ../shared/specs/source-api.md.
+"""HTTP client for the MOOC and H5P APIs, exactly per docs/source-api.md.
 
 Async on aiohttp (measured ~15x less CPU per call than httpx's async pool here, which
 made the client, not the network, the bottleneck) so the per-learner H5P calls (one per learner and endpoint) run
@@ -62,6 +62,7 @@ class CallStats:
 
     calls: int = 0
     retries: int = 0
+    not_found: set[int] = field(default_factory=set)  # learners whose H5P calls answered 404
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -122,17 +123,27 @@ class SourceApiClient:
         return await self._paginate("MOOC", template.format(course_id=encode_course_id(course_id)), record_type)
 
     async def h5p_per_learner(self, kind: str, course_id: str, user_ids: Sequence[int]) -> list[BaseModel]:
-        """One H5P call per learner, run concurrently within the configured limit."""
+        """One H5P call per learner, run concurrently within the configured limit.
+
+        A learner answered with 404 (one who unenrolled after the enrolment list was
+        read) is left out and listed in `stats.not_found`; the caller decides how many
+        of those it accepts.
+        """
         template, record_type = H5P_ENDPOINTS[kind]
         encoded = encode_course_id(course_id)
 
-        async def one(user_id: int) -> BaseModel:
+        async def one(user_id: int) -> BaseModel | None:
             async with self._semaphore:
                 path = template.format(user_id=user_id, course_id=encoded)
-                body = await self._get_json("H5P", self._h5p_base + path, self._h5p_headers, self._params())
+                try:
+                    body = await self._get_json("H5P", self._h5p_base + path, self._h5p_headers, self._params())
+                except NotFoundError:
+                    self.stats.not_found.add(user_id)
+                    return None
                 return self._validate("H5P", path, record_type, body)
 
-        return list(await asyncio.gather(*(one(user_id) for user_id in user_ids)))
+        answers = await asyncio.gather(*(one(user_id) for user_id in user_ids))
+        return [answer for answer in answers if answer is not None]
 
     # --- internals ---------------------------------------------------------------------
 

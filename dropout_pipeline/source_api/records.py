@@ -1,4 +1,4 @@
-"""The response shapes of ../shared/specs/source-api.md, validated with pydantic.
+"""The response shapes of docs/source-api.md, validated with pydantic.
 
 Extra fields are allowed (a real platform may send more); missing or mistyped required
 fields make the whole response a BadResponseError before anything is stored.
@@ -73,14 +73,6 @@ class Discussion(_Record):
     total_upvotes: int = Field(ge=0)
 
 
-class CompleteStudent(_Record):
-    user_id: int
-    enrollment: Enrollment
-    grade: Grade | None = None
-    progress: Progress | None = None
-    discussion: Discussion | None = None
-
-
 class Page(_Record):
     count: int = Field(ge=0)
     next: str | None = None
@@ -138,7 +130,6 @@ MOOC_LIST_ENDPOINTS: dict[str, tuple[str, type[_Record]]] = {
     "grades": ("/export/student-grades/{course_id}/", Grade),
     "progress": ("/export/student-progress/{course_id}/", Progress),
     "discussions": ("/export/student-discussions/{course_id}/", Discussion),
-    "complete": ("/export/complete-student-data/{course_id}/", CompleteStudent),
 }
 
 H5P_ENDPOINTS: dict[str, tuple[str, type[_Record]]] = {

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ DEFAULT_DATA_DIR = Path("data")
 
 _migrated_urls: set[str] = set()
 _migrate_lock = threading.Lock()
+MIGRATION_LOCK_NAME = "dropout_pipeline_schema_migration"
+MIGRATION_LOCK_KEY = 0x64726F706F7574  # PostgreSQL advisory locks take a bigint: "dropout" in ASCII
+MIGRATION_LOCK_TIMEOUT_SECONDS = 300
 
 
 def default_database_url(data_dir: Path = DEFAULT_DATA_DIR) -> str:
@@ -71,14 +75,49 @@ def alembic_config(connection: sa.Connection | None = None) -> Config:
 
 
 def upgrade_schema(engine: sa.Engine) -> None:
-    """Bring the database to the newest migration (idempotent; once per process and URL)."""
+    """Bring the database to the newest migration (idempotent; once per process and URL).
+
+    Any number of processes may start at once on a fresh database (the steps of a run,
+    the daemon, the UI): each migrates under a database-wide lock, so the first does
+    the work and the others find the schema up to date.
+    """
     key = engine.url.render_as_string(hide_password=False)
     with _migrate_lock:
         if key in _migrated_urls:
             return
-        with engine.begin() as connection:
+        with _holding_migration_lock(engine) as connection:
             command.upgrade(alembic_config(connection), "head")
         _migrated_urls.add(key)
+
+
+@contextmanager
+def _holding_migration_lock(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection holding the database's migration lock; its work is committed at the end.
+
+    SQLite: an exclusive transaction. PostgreSQL: a transaction-level advisory lock (DDL
+    is transactional there, so the lock and the migration commit together). MariaDB and
+    MySQL: a named session lock, since their DDL commits implicitly.
+    """
+    dialect = engine.dialect.name
+    with engine.connect() as connection:
+        if dialect == "sqlite":
+            connection.exec_driver_sql("BEGIN EXCLUSIVE")
+        elif dialect == "postgresql":
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        elif dialect in ("mysql", "mariadb"):
+            granted = connection.execute(
+                sa.text("SELECT GET_LOCK(:name, :timeout)"), {"name": MIGRATION_LOCK_NAME, "timeout": MIGRATION_LOCK_TIMEOUT_SECONDS}
+            ).scalar()
+            if granted != 1:
+                raise TimeoutError(f"another process held the schema migration lock for {MIGRATION_LOCK_TIMEOUT_SECONDS} s")
+        else:
+            raise NotImplementedError(f"no migration lock written for the {dialect} dialect")
+        try:
+            yield connection
+            connection.commit()
+        finally:
+            if dialect in ("mysql", "mariadb"):
+                connection.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": MIGRATION_LOCK_NAME})
 
 
 def frame_records(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 import pandas as pd
 import sqlalchemy as sa
@@ -18,12 +18,15 @@ def replace_current_features(connection: sa.Connection, course_id: str, features
     return replace_rows(connection, schema.student_features, {"course_id": course_id}, rows)
 
 
-def replace_history_snapshot(connection: sa.Connection, course_id: str, features: pd.DataFrame, snapshot_week: int, recorded_at: datetime) -> int:
-    """Record one snapshot; a rerun for the same date replaces it, never duplicates."""
+def replace_snapshot(
+    connection: sa.Connection, table: sa.Table, course_id: str, features: pd.DataFrame, snapshot_week: int, recorded_at: datetime
+) -> int:
+    """Record one day's snapshot in `table` (the weekly history or the daily record); a
+    rerun for the same date replaces it, never duplicates."""
     snapshot_date = features["snapshot_date"].iloc[0] if len(features) else None
     frame = features.assign(snapshot_week=snapshot_week, recorded_at=recorded_at)
-    rows = frame_records(frame, [c.name for c in schema.student_features_history.columns if c.name != "id"])
-    return replace_rows(connection, schema.student_features_history, {"course_id": course_id, "snapshot_date": snapshot_date}, rows)
+    rows = frame_records(frame, [c.name for c in table.columns if c.name != "id"])
+    return replace_rows(connection, table, {"course_id": course_id, "snapshot_date": snapshot_date}, rows)
 
 
 def _read(connection: sa.Connection, table: sa.Table, course_id: str) -> pd.DataFrame:
@@ -37,12 +40,6 @@ def read_current_features(connection: sa.Connection, course_id: str) -> pd.DataF
 
 def read_history(connection: sa.Connection, course_id: str) -> pd.DataFrame:
     return _read(connection, schema.student_features_history, course_id)
-
-
-def history_dates(connection: sa.Connection, course_id: str) -> list[date]:
-    table = schema.student_features_history
-    query = sa.select(table.c.snapshot_date).where(table.c.course_id == course_id).distinct().order_by(table.c.snapshot_date)
-    return list(connection.execute(query).scalars())
 
 
 def insert_new_training_rows(connection: sa.Connection, rows: pd.DataFrame) -> int:

@@ -54,6 +54,16 @@ def mark_training_rows_used(connection: sa.Connection, training_ids: Iterable[in
     return bulk_insert(connection, schema.training_data_usage, rows)
 
 
+def courses_learned_by(connection: sa.Connection, model_name: str, model_version: int) -> set[str]:
+    usage, rows = schema.training_data_usage, schema.training_data
+    query = (
+        sa.select(rows.c.course_id).distinct()
+        .select_from(usage.join(rows, rows.c.id == usage.c.training_data_id))
+        .where(usage.c.model_name == model_name, usage.c.model_version == model_version)
+    )
+    return set(connection.execute(query).scalars())
+
+
 def map_courses(connection: sa.Connection, course_ids: Iterable[str], model_name: str, now: datetime, auto_predict: bool = True, frequency: str = "daily") -> None:
     table = schema.course_model_mapping
     for course_id in course_ids:

@@ -190,16 +190,27 @@ student_features = sa.Table(
     sa.UniqueConstraint("user_id", "course_id"),
 )
 
-student_features_history = sa.Table(
-    "student_features_history",
-    metadata,
-    *_learner_columns(),
-    *_feature_columns(),
-    sa.Column("snapshot_date", sa.Date, nullable=False),
-    sa.Column("snapshot_week", sa.Integer, nullable=False),
-    sa.Column("recorded_at", sa.DateTime, nullable=False),
-    sa.UniqueConstraint("user_id", "course_id", "snapshot_date"),
-)
+
+def _snapshot_table(name: str) -> sa.Table:
+    return sa.Table(
+        name,
+        metadata,
+        *_learner_columns(),
+        *_feature_columns(),
+        sa.Column("snapshot_date", sa.Date, nullable=False),
+        sa.Column("snapshot_week", sa.Integer, nullable=False),
+        sa.Column("recorded_at", sa.DateTime, nullable=False),
+        sa.UniqueConstraint("user_id", "course_id", "snapshot_date"),
+    )
+
+
+# The weekly history: snapshots replayed `as_of` the end of each course week (and the end
+# date), written only by the replay. training_data is frozen from it and from nothing else.
+student_features_history = _snapshot_table("student_features_history")
+
+# What each daily refresh saw: the features behind that day's predictions. Never training
+# data: a refresh reads the platform at some hour of the day, not at the end of a week.
+student_features_daily = _snapshot_table("student_features_daily")
 
 training_data = sa.Table(
     "training_data",
@@ -301,6 +312,9 @@ predictions = sa.Table(
     sa.Column("predicted_at", sa.DateTime, nullable=False),
     sa.Column("is_latest", sa.Boolean, nullable=False),
     sa.Index("ix_predictions_user_course", "user_id", "course_id"),
+    # The planner asks each minute when every course was last predicted: answered from
+    # this index alone, however long the history grows.
+    sa.Index("ix_predictions_latest_by_course", "is_latest", "course_id", "snapshot_date"),
 )
 
 RAW_TABLES = {

@@ -1,0 +1,264 @@
+"""What each course needs today, and which runs do it: the one decision behind both ways
+of running the product.
+
+The daemon's sensor and schedules and `dropout-pipeline run` all hand `plan_day` what
+is known (the catalogue, the database, the runs already tried today) and launch the
+runs it returns for their trigger, so the CLI does "what the daemon would do today".
+
+A day's work, in the order the CLI does it and the daemon's clock spreads it:
+1. register: a course new to the catalogue (or whose dates changed) is stored and
+   becomes a partition, upcoming ones included;
+2. freeze: a finished course with no training rows is replayed week by week and its
+   rows frozen, within a day of its end (a failed attempt is tried again the next day);
+3. retrain: when rows were frozen after a target's model was last trained;
+4. refresh: every running course due today (course_model_mapping: auto_predict on,
+   daily, or weekly on Mondays) is pulled, its features rebuilt and its learners scored.
+
+Who launches what:
+- the lifecycle sensor, every minute: registers, freezes, gives a course its first
+  predictions as soon as it runs (new-course latency), and trains the very first
+  models of an installation once nothing is left to freeze;
+- the 02:00 schedule: retrain (after the night's freezes, before the refresh);
+- the 06:00 schedule: refresh;
+- `dropout-pipeline run`: the whole day now, in that order: the sensor's work until it
+  has nothing left to launch, then the 02:00 work, then the 06:00 work, planning again
+  before each batch (a freeze makes a retrain due, a first model makes refreshes
+  possible). So a day of `run` and a day of the daemon leave the same database.
+
+Run keys carry the day, so each step is tried at most once a day, whoever triggers it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import Enum, IntEnum, StrEnum
+
+from dropout_pipeline.features.calendar import CourseCalendar
+
+REGISTER_JOB, FREEZE_JOB, RETRAIN_JOB, REFRESH_JOB = "discover_courses", "course_history", "nightly_retrain", "course_refresh"
+MONDAY = 0
+
+
+class CourseState(StrEnum):
+    UPCOMING = "upcoming"
+    RUNNING = "running"
+    FINISHED = "finished"
+
+
+class Phase(IntEnum):
+    REGISTER = 1
+    FREEZE = 2
+    RETRAIN = 3
+    REFRESH = 4
+
+    @property
+    def job_name(self) -> str:
+        return {Phase.REGISTER: REGISTER_JOB, Phase.FREEZE: FREEZE_JOB, Phase.RETRAIN: RETRAIN_JOB, Phase.REFRESH: REFRESH_JOB}[self]
+
+
+class Trigger(Enum):
+    SENSOR = "sensor"
+    NIGHTLY = "nightly"
+    MORNING = "morning"
+    CLI = "cli"
+
+
+class Outcome(StrEnum):
+    """What became of a run tried today."""
+
+    IN_FLIGHT = "in flight"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+def state_of(calendar: CourseCalendar, day: date) -> CourseState:
+    if day < calendar.start_date:
+        return CourseState.UPCOMING
+    return CourseState.FINISHED if calendar.is_finished(day) else CourseState.RUNNING
+
+
+@dataclass(frozen=True)
+class CourseFacts:
+    """What is known of one course in the catalogue."""
+
+    calendar: CourseCalendar
+    enrollment_count: int | None
+    has_partition: bool = False
+    stored: bool = False  # stored in `courses` with these dates
+    frozen_rows: int = 0
+    last_predicted: date | None = None  # the day its latest predictions describe
+    auto_predict: bool = True
+    frequency: str = "daily"
+    model: str | None = None  # the fail-risk model that would score it ("name vN")
+
+    @property
+    def course_id(self) -> str:
+        return self.calendar.course_id
+
+    @property
+    def registered(self) -> bool:
+        return self.has_partition and self.stored
+
+
+@dataclass(frozen=True)
+class TrainingFacts:
+    frozen_rows: int = 0
+    newest_frozen_at: datetime | None = None
+    last_trained_at: Mapping[str, datetime | None] | None = None  # target -> its nightly model's newest training
+    defaults: Mapping[str, str | None] | None = None  # target -> its default model ("name vN")
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    phase: Phase
+    run_key: str
+    reason: str
+    partition_key: str | None = None
+    first_refresh: bool = False  # the course has never been predicted
+    first_model: bool = False  # some target has no model at all, and no freeze is pending
+
+    @property
+    def job_name(self) -> str:
+        return self.phase.job_name
+
+
+@dataclass(frozen=True)
+class CourseStep:
+    """A course's state today and what it gets (or why nothing)."""
+
+    course_id: str
+    state: CourseState
+    action: str  # "register", "freeze", "refresh", "wait", or "none"
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    day: date
+    courses: tuple[CourseStep, ...]
+    runs: tuple[PlannedRun, ...]
+    retrain_reason: str
+    new_partitions: tuple[str, ...]
+
+    def in_phase(self, phase: Phase) -> list[PlannedRun]:
+        return [run for run in self.runs if run.phase is phase]
+
+    def runs_for(self, trigger: Trigger) -> list[PlannedRun]:
+        """The runs this trigger launches now (see the module docstring)."""
+        if trigger is Trigger.CLI:
+            return list(self.runs)
+        if trigger is Trigger.NIGHTLY:
+            return self.in_phase(Phase.RETRAIN)
+        if trigger is Trigger.MORNING:
+            return self.in_phase(Phase.REFRESH)
+        return [
+            run for run in self.runs
+            if run.phase in (Phase.REGISTER, Phase.FREEZE) or run.first_refresh or run.first_model
+        ]
+
+    def count(self, state: CourseState) -> int:
+        return sum(step.state is state for step in self.courses)
+
+
+def run_key(phase: Phase, day: date, subject: str = "") -> str:
+    return f"{phase.name.lower()}-{day.isoformat()}" + (f"-{subject}" if subject else "")
+
+
+def _unless_tried(step: CourseStep, run: PlannedRun, attempts: Mapping[str, Outcome]) -> tuple[CourseStep, PlannedRun | None]:
+    """The step and its run, unless the run was already tried today (running, or done)."""
+    outcome = attempts.get(run.run_key)
+    if outcome is None:
+        return step, run
+    verb = run.phase.name.lower()
+    if outcome is Outcome.IN_FLIGHT:
+        return CourseStep(step.course_id, step.state, verb, f"{verb} running now"), None
+    what = "done today" if outcome is Outcome.SUCCEEDED else "failed today: tried again tomorrow"
+    return CourseStep(step.course_id, step.state, "none", f"{verb} {what}"), None
+
+
+def _plan_course(course: CourseFacts, day: date, attempts: Mapping[str, Outcome]) -> tuple[CourseStep, PlannedRun | None]:
+    calendar, state = course.calendar, state_of(course.calendar, day)
+
+    def step(action: str, reason: str) -> CourseStep:
+        return CourseStep(course.course_id, state, action, reason)
+
+    if state is CourseState.UPCOMING:
+        return step("wait", f"starts on {calendar.start_date}"), None
+    if state is CourseState.FINISHED:
+        if course.frozen_rows:
+            return step("none", f"frozen: {course.frozen_rows} training rows"), None
+        if course.enrollment_count == 0:
+            return step("none", "finished with no learners: nothing to freeze"), None
+        wanted = step("freeze", f"finished on {calendar.end_date}: replay its weeks and freeze its training rows")
+        return _unless_tried(wanted, PlannedRun(Phase.FREEZE, run_key(Phase.FREEZE, day, course.course_id), wanted.reason, course.course_id), attempts)
+    if not course.auto_predict:
+        return step("none", "auto-predict is off for it (course_model_mapping)"), None
+    if course.last_predicted == day:
+        return step("none", "predicted today"), None
+    if course.frequency == "weekly" and course.last_predicted and day.weekday() != MONDAY and (day - course.last_predicted).days < 7:
+        return step("none", f"predicted weekly: last on {course.last_predicted}, next on Monday"), None
+    if course.model is None:
+        return step("wait", "no fail-risk model yet: predicted once the first model is trained"), None
+    first = course.last_predicted is None
+    wanted = step("refresh", f"{'first predictions' if first else 'refresh'} with {course.model}")
+    planned = PlannedRun(Phase.REFRESH, run_key(Phase.REFRESH, day, course.course_id), wanted.reason, course.course_id, first_refresh=first)
+    return _unless_tried(wanted, planned, attempts)
+
+
+def _stale_targets(training: TrainingFacts) -> list[str]:
+    trained = training.last_trained_at or {}
+    return [target for target, at in trained.items() if at is None or (training.newest_frozen_at and training.newest_frozen_at > at)]
+
+
+def _plan_retrain(training: TrainingFacts, freezes_pending: int, day: date, attempts: Mapping[str, Outcome]) -> tuple[str, PlannedRun | None]:
+    if not training.frozen_rows:
+        return "no training data yet: no finished course has been frozen", None
+    stale = _stale_targets(training)
+    if not stale:
+        return "no training rows frozen since the models were last trained", None
+    key = run_key(Phase.RETRAIN, day)
+    outcome = attempts.get(key)
+    if outcome is not None:
+        return f"retraining {'running now' if outcome is Outcome.IN_FLIGHT else f'{outcome} today'}", None
+    defaults = training.defaults or {}
+    missing = [target for target in stale if not defaults.get(target)]
+    reason = (
+        f"no {' or '.join(f'{target}-risk' for target in missing)} model yet" if missing
+        else f"training rows frozen since the {' and '.join(f'{target}-risk' for target in stale)} models were last trained"
+    )
+    return reason, PlannedRun(Phase.RETRAIN, key, reason, first_model=bool(missing) and freezes_pending == 0)
+
+
+def _register_run(courses: Sequence[CourseFacts], day: date, attempts: Mapping[str, Outcome]) -> PlannedRun | None:
+    changed = sorted(c.course_id for c in courses if not c.registered)
+    if not changed:
+        return None
+    digest = hashlib.sha256("|".join(changed).encode()).hexdigest()[:12]
+    key = run_key(Phase.REGISTER, day, digest)
+    if key in attempts:
+        return None
+    return PlannedRun(Phase.REGISTER, key, f"{len(changed)} course{'s' if len(changed) != 1 else ''} new or changed in the catalogue")
+
+
+def plan_day(courses: Sequence[CourseFacts], training: TrainingFacts, day: date, attempts: Mapping[str, Outcome]) -> Plan:
+    """Today's plan. Pure: everything it knows comes in through its arguments."""
+    steps, runs = [], []
+    for course in sorted(courses, key=lambda c: c.course_id):
+        step, run = _plan_course(course, day, attempts)
+        steps.append(step)
+        if run is not None:
+            runs.append(run)
+    register = _register_run(courses, day, attempts)
+    freezes_pending = sum(1 for step in steps if step.action == "freeze")
+    retrain_reason, retrain = _plan_retrain(training, freezes_pending, day, attempts)
+    planned = ([register] if register else []) + runs + ([retrain] if retrain else [])
+    return Plan(
+        day=day,
+        courses=tuple(steps),
+        runs=tuple(sorted(planned, key=lambda run: run.phase)),
+        retrain_reason=retrain_reason,
+        new_partitions=tuple(sorted(c.course_id for c in courses if not c.has_partition)),
+    )
