@@ -78,7 +78,10 @@ def main() -> None:
         settings = source_api.client_settings()
         print(f"{'day':<10} {'wall s':>7} {'running':>7} {'frozen rows':>11} {'models':>6} {'coverage':>17}  failures")
         totals = {"seconds": [], "frozen": 0, "models": 0, "worst": 1.0, "failures": 0}
-        with dg.DagsterInstance.local_temp(str(Path(folder) / "dagster_home")) as instance:
+        home = Path(folder) / "dagster_home"
+        home.mkdir()
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        with dg.DagsterInstance.from_config(str(home)) as instance:
             for offset in range(args.days):
                 day = FIRST_DAY + timedelta(days=offset)
                 httpx.post(f"{simulator.base_url}/_sim/clock", json={"today": day.isoformat()}, timeout=10).raise_for_status()

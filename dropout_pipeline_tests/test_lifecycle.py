@@ -4,18 +4,22 @@ run`; both must leave the same database.
 
 The days: 2026-12-17 to 2026-12-20 are the last four days of the running course (it ends
 Sunday 2026-12-20), 2026-12-21 is the day after; a course published as upcoming starts
-on 2026-12-21.
+on 2026-12-21. The two ways of running the product go side by side, each with a platform
+(a simulator process) of its own.
 """
 
 import json
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, time
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
-import pandas as pd
 import sqlalchemy as sa
 
 from dropout_pipeline.definitions import build_definitions
@@ -23,8 +27,8 @@ from dropout_pipeline.defs.schedules import daily_course_refresh_schedule, night
 from dropout_pipeline.defs.sensors import course_lifecycle_sensor
 from dropout_pipeline.features.calendar import CourseCalendar
 from dropout_pipeline.features.labels import training_weeks
-from dropout_pipeline.simulator.runner import simulator_thread
-from dropout_pipeline.simulator.server import SimulatorState
+from dropout_pipeline.simulator.runner import RunningSimulator, simulator_process
+from dropout_pipeline.simulator.server import DEFAULT_SESSION_ID, DEFAULT_TOKEN
 from dropout_pipeline.storage import schema
 from dropout_pipeline.storage.database import engine_for, read_frame
 from dropout_pipeline.storage.model_tables import default_model
@@ -50,7 +54,8 @@ def sensor_until_quiet(defs, instance, resources) -> list[dg.ExecuteInProcessRes
     """Ticks of the lifecycle sensor, each acting on the last one's runs, until it asks for nothing."""
     results = []
     for _tick in range(10):
-        evaluation = course_lifecycle_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        with dg.build_sensor_context(instance=instance, resources=resources) as context:
+            evaluation = course_lifecycle_sensor(context)
         for request in evaluation.dynamic_partitions_requests or []:
             instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
         if not evaluation.run_requests:
@@ -60,14 +65,28 @@ def sensor_until_quiet(defs, instance, resources) -> list[dg.ExecuteInProcessRes
 
 
 def scheduled(schedule, defs, instance, resources, day: date, hour: int) -> list[dg.ExecuteInProcessResult]:
-    context = dg.build_schedule_context(instance=instance, resources=resources, scheduled_execution_time=datetime.combine(day, time(hour), HCM))
-    requests = schedule(context)
+    # In a with block: an evaluation context with resources left to the garbage collector
+    # resets Dagster's current-instance context variable whenever it is collected.
+    with dg.build_schedule_context(instance=instance, resources=resources, scheduled_execution_time=datetime.combine(day, time(hour), HCM)) as context:
+        requests = schedule(context)
     return [] if isinstance(requests, dg.SkipReason) else [launch(defs, instance, request) for request in requests]
+
+
+@contextmanager
+def small_platform() -> Iterator[tuple[RunningSimulator, str]]:
+    """The small world in a process of its own, with a course published to start on 2026-12-21
+    (its id is yielded too)."""
+    world = ["--today", SMALL_WORLD.today.isoformat(), "--seed", str(SMALL_WORLD.seed), "--past-semesters", str(SMALL_WORLD.past_semesters),
+             "--courses-per-semester", str(SMALL_WORLD.courses_per_semester), "--running-courses", str(SMALL_WORLD.running_courses),
+             "--min-learners", str(SMALL_WORLD.min_learners), "--max-learners", str(SMALL_WORLD.max_learners)]
+    with simulator_process(world) as simulator:
+        upcoming = simulator.control("courses", {"n_learners": 30, "start": "2026-12-21", "weeks": 4})["course_id"]
+        yield simulator, upcoming
 
 
 def daemon_day(simulator, instance, database_url, models, day: date) -> dict[str, list]:
     """The daemon's day: the sensor after midnight, the 02:00 and 06:00 schedules, the sensor again."""
-    simulator.state.set_clock(day)
+    simulator.control("clock", {"today": day.isoformat()})
     resources = resources_for(simulator, database_url, models, today=day)
     defs = build_definitions(resources)
     runs = {"night": sensor_until_quiet(defs, instance, resources)}
@@ -77,15 +96,21 @@ def daemon_day(simulator, instance, database_url, models, day: date) -> dict[str
     return runs
 
 
-def cli_day(simulator, tmp_path, database_url, day: date) -> subprocess.CompletedProcess:
-    simulator.state.set_clock(day)
-    env = {
-        **os.environ, "DROPOUT_DB_URL": database_url, "DAGSTER_HOME": str(tmp_path / "cli_home"), "DROPOUT_MODELS_DIR": str(tmp_path / "cli_models"),
-        "MOOC_API_URL": simulator.mooc_url, "MOOC_API_SESSIONID": simulator.state.session_id,
-        "H5P_API_URL": simulator.h5p_url, "H5P_API_TOKEN": simulator.state.token, "DROPOUT_TODAY": day.isoformat(),
-    }
-    command = [os.path.join(os.path.dirname(sys.executable), "dropout-pipeline"), "run", "--data-dir", str(tmp_path)]
-    return subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+def cli_days(simulator, folder: Path, database_url: str) -> list[subprocess.CompletedProcess]:
+    """`dropout-pipeline run` once a day, the platform's clock moved before each."""
+    (folder / "home").mkdir(parents=True)
+    (folder / "home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    done = []
+    for day in DAYS:
+        simulator.control("clock", {"today": day.isoformat()})
+        env = {
+            **os.environ, "DROPOUT_DB_URL": database_url, "DAGSTER_HOME": str(folder / "home"), "DROPOUT_MODELS_DIR": str(folder / "models"),
+            "MOOC_API_URL": simulator.mooc_url, "MOOC_API_SESSIONID": DEFAULT_SESSION_ID,
+            "H5P_API_URL": simulator.h5p_url, "H5P_API_TOKEN": DEFAULT_TOKEN, "DROPOUT_TODAY": day.isoformat(),
+        }
+        command = [os.path.join(os.path.dirname(sys.executable), "dropout-pipeline"), "run", "--data-dir", str(folder)]
+        done.append(subprocess.run(command, env=env, cwd=folder, capture_output=True, text=True, timeout=600))
+    return done
 
 
 def database_content(url: str) -> dict[str, list[tuple]]:
@@ -106,53 +131,52 @@ def predicted_days(connection, course_id: str) -> list[date]:
 
 
 def test_a_semester_in_fast_forward_under_the_daemons_triggers_and_through_run_on_successive_days(tmp_path):
-    with simulator_thread(SimulatorState(world=SMALL_WORLD)) as simulator:
-        upcoming = simulator.state.publish_course(n_learners=30, start=date(2026, 12, 21), weeks=4).course_id
-        daemon_url = f"sqlite:///{tmp_path / 'daemon.db'}"
+    daemon_url, cli_url = f"sqlite:///{tmp_path / 'daemon.db'}", f"sqlite:///{tmp_path / 'cli.db'}"
+    with small_platform() as (daemons_platform, upcoming), small_platform() as (clis_platform, _same_course):
+        # The two ways of running the product, side by side, each on a platform of its own.
+        cli_runs: list[subprocess.CompletedProcess] = []
+        cli = threading.Thread(target=lambda: cli_runs.extend(cli_days(clis_platform, tmp_path / "cli", cli_url)))
+        cli.start()
         days = {}
         with dg.instance_for_test() as instance:
             for day in DAYS:
-                days[day] = daemon_day(simulator, instance, daemon_url, tmp_path / "models", day)
+                days[day] = daemon_day(daemons_platform, instance, daemon_url, tmp_path / "models", day)
                 failures = [r.run_id for runs in days[day].values() for r in runs if not r.success]
                 assert failures == [], f"{day}: failed runs"
+        cli.join(timeout=900)
 
-        engine = engine_for(daemon_url)
-        with engine.connect() as connection:
-            # Daily refreshes in the course's last week, each recorded apart from the weekly history.
-            assert predicted_days(connection, ENDING) == DAYS[:4]
-            daily = read_frame(connection, sa.select(schema.student_features_daily.c.snapshot_date).where(schema.student_features_daily.c.course_id == ENDING))
-            assert sorted(set(daily["snapshot_date"])) == DAYS[:4]
-            history = read_frame(connection, sa.select(schema.student_features_history).where(schema.student_features_history.c.course_id == ENDING))
-            frozen = read_frame(connection, sa.select(schema.training_data).where(schema.training_data.c.course_id == ENDING))
-            course = connection.execute(sa.select(schema.courses).where(schema.courses.c.course_id == ENDING)).mappings().one()
-            fail_model, dropout_model = default_model(connection, "fail"), default_model(connection, "dropout")
-            usage = connection.execute(
-                sa.select(sa.func.count()).select_from(schema.training_data_usage.join(schema.training_data))
-                .where(schema.training_data_usage.c.model_name == "fail_risk_model", schema.training_data_usage.c.model_version == 2,
-                       schema.training_data.c.course_id == ENDING)
-            ).scalar()
-            new_course_predictions = predicted_days(connection, upcoming)
-        # The refreshes never wrote into the history: only the replay's end-of-week dates are there.
-        assert not set(history["snapshot_date"]) & set(DAYS[:3])
-        # Frozen the day after it ended: one row per learner and snapshot, every week before the end covered.
-        weeks = training_weeks(CourseCalendar(ENDING, course["start"], course["end"]))
-        assert weeks == list(range(1, 15))
-        assert sorted(frozen["snapshot_week"].unique()) == weeks
-        assert not frozen.duplicated(["user_id", "snapshot_week"]).any()
-        assert [len(days[DAYS[4]]["night"]), len(days[DAYS[4]]["02:00"])] == [2, 1]  # freeze + the upcoming course's first refresh; retrain
-        # The next 2 AM retrain learned from it and became the default.
-        assert (fail_model["model_version"], dropout_model["model_version"]) == (2, 2)
-        assert usage == len(frozen) > 0
-        # The upcoming course waited, then was predicted on its start day.
-        assert new_course_predictions == [DAYS[4]]
+    engine = engine_for(daemon_url)
+    with engine.connect() as connection:
+        # Daily refreshes in the course's last week, each recorded apart from the weekly history.
+        assert predicted_days(connection, ENDING) == DAYS[:4]
+        daily = read_frame(connection, sa.select(schema.student_features_daily.c.snapshot_date).where(schema.student_features_daily.c.course_id == ENDING))
+        assert sorted(set(daily["snapshot_date"])) == DAYS[:4]
+        history = read_frame(connection, sa.select(schema.student_features_history).where(schema.student_features_history.c.course_id == ENDING))
+        frozen = read_frame(connection, sa.select(schema.training_data).where(schema.training_data.c.course_id == ENDING))
+        course = connection.execute(sa.select(schema.courses).where(schema.courses.c.course_id == ENDING)).mappings().one()
+        fail_model, dropout_model = default_model(connection, "fail"), default_model(connection, "dropout")
+        usage = connection.execute(
+            sa.select(sa.func.count()).select_from(schema.training_data_usage.join(schema.training_data))
+            .where(schema.training_data_usage.c.model_name == "fail_risk_model", schema.training_data_usage.c.model_version == 2,
+                   schema.training_data.c.course_id == ENDING)
+        ).scalar()
+        new_course_predictions = predicted_days(connection, upcoming)
+    # The refreshes never wrote into the history: only the replay's end-of-week dates are there.
+    assert not set(history["snapshot_date"]) & set(DAYS[:3])
+    # Frozen the day after it ended: one row per learner and snapshot, every week before the end covered.
+    weeks = training_weeks(CourseCalendar(ENDING, course["start"], course["end"]))
+    assert weeks == list(range(1, 15))
+    assert sorted(frozen["snapshot_week"].unique()) == weeks
+    assert not frozen.duplicated(["user_id", "snapshot_week"]).any()
+    assert [len(days[DAYS[4]]["night"]), len(days[DAYS[4]]["02:00"])] == [2, 1]  # freeze + the upcoming course's first refresh; retrain
+    # The next 2 AM retrain learned from it and became the default.
+    assert (fail_model["model_version"], dropout_model["model_version"]) == (2, 2)
+    assert usage == len(frozen) > 0
+    # The upcoming course waited, then was predicted on its start day.
+    assert new_course_predictions == [DAYS[4]]
 
-        cli_url = f"sqlite:///{tmp_path / 'cli.db'}"
-        (tmp_path / "cli_home").mkdir()
-        (tmp_path / "cli_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-        for day in DAYS:
-            done = cli_day(simulator, tmp_path, cli_url, day)
-            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert [run.returncode for run in cli_runs] == [0] * len(DAYS), "".join(run.stdout[-2000:] + run.stderr[-2000:] for run in cli_runs)
     daemon, cli = database_content(daemon_url), database_content(cli_url)
     assert {name: len(rows) for name, rows in cli.items()} == {name: len(rows) for name, rows in daemon.items()}
     assert [name for name in daemon if daemon[name] != cli[name]] == []
-    assert pd.Series({name: len(rows) for name, rows in daemon.items()})["training_data"] > 0
+

@@ -47,7 +47,11 @@ def test_retraining_ticks_at_2am_local_time_and_retrains_only_what_is_new(simula
     resources = {**resources_for(simulator, trained_copy["url"], trained_copy["models"]), "clock": ClockResource()}  # the tick's own time
     # 02:00 in Ho Chi Minh City is 19:00 UTC the day before: the day is the local one.
     at_two = datetime(2026, 11, 23, 19, 0, tzinfo=ZoneInfo("UTC"))
-    evaluate = lambda: nightly_retrain_schedule(dg.build_schedule_context(instance=instance, resources=resources, scheduled_execution_time=at_two))  # noqa: E731
+
+    def evaluate():
+        with dg.build_schedule_context(instance=instance, resources=resources, scheduled_execution_time=at_two) as context:
+            return nightly_retrain_schedule(context)
+
     nothing_new = evaluate()
     assert isinstance(nothing_new, dg.SkipReason) and "no training rows frozen since the models were last trained" in nothing_new.skip_message
     frozen_copy_of_a_course(trained_copy, "course-v1:UEL+COPY+2027_S1", "2027_S1")

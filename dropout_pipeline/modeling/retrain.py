@@ -77,7 +77,7 @@ def _now() -> datetime:
 
 
 def _champion_comparison(
-    champion: dict | None, seen_courses: set[str], holdout: pd.DataFrame, y_holdout: pd.Series, challenger: np.ndarray, target: str
+    champion: dict | None, seen_courses: set[str], holdout: pd.DataFrame, y_holdout: pd.Series, challenger: np.ndarray
 ) -> dict | None:
     """Champion and challenger ROC AUC on the same held-out rows, preferring courses the
     champion never learned from."""
@@ -147,7 +147,7 @@ def retrain(engine: sa.Engine, request: RetrainRequest) -> RetrainResult:
         "logistic_regression": evaluation_rows(split.holdout, y_holdout, fit_logistic_baseline(split.train, request.target)(split.holdout), THRESHOLD),
         "rule_grade_activity": evaluation_rows(split.holdout, y_holdout, rule_baseline(split.holdout), THRESHOLD),
     }
-    comparison = _champion_comparison(champion, seen, split.holdout, y_holdout, judged_p, request.target)
+    comparison = _champion_comparison(champion, seen, split.holdout, y_holdout, judged_p)
 
     auc = evaluations["catboost"][0]["roc_auc"]
     passed_floor = auc is not None and auc >= request.auc_floor
