@@ -26,9 +26,8 @@ import sqlalchemy as sa
 from dropout_pipeline.cycle import run_day
 from dropout_pipeline.definitions import build_definitions
 from dropout_pipeline.defs.resources import AlertWebhookResource, ClockResource, DatabaseResource, PipelineSettings, SourceApiResource
-from dropout_pipeline.features.calendar import CourseCalendar
-from dropout_pipeline.ingestion.pull import pull_catalog, pull_mooc_table
-from dropout_pipeline.ingestion.rows import utc_naive
+from dropout_pipeline.ingestion.pull import pull_mooc_table
+from dropout_pipeline.lifecycle.facts import platform_catalogue
 from dropout_pipeline.lifecycle.plan import CourseState, state_of
 from dropout_pipeline.simulator.runner import simulator_process
 from dropout_pipeline.simulator.server import DEFAULT_SESSION_ID, DEFAULT_TOKEN
@@ -39,9 +38,7 @@ FIRST_DAY = date(2026, 11, 23)
 
 
 def running_courses(settings, day: date) -> list[str]:
-    courses, _stats = pull_catalog(settings, day)
-    calendars = [CourseCalendar(c.course_id, utc_naive(c.start), utc_naive(c.end)) for c in courses]
-    return [c.course_id for c in calendars if state_of(c, day) is CourseState.RUNNING]
+    return [entry.calendar.course_id for entry in platform_catalogue(settings, day) if state_of(entry.calendar, day) is CourseState.RUNNING]
 
 
 def coverage(engine: sa.Engine, settings, courses: list[str], day: date) -> tuple[int, int]:
@@ -91,7 +88,8 @@ def main() -> None:
                 }
                 before = counts(engine)
                 started = time.perf_counter()
-                report = run_day(build_definitions(resources), instance, engine, day, progress=lambda _message: None)
+                read_catalogue = lambda day=day: platform_catalogue(settings, day)  # noqa: E731
+                report = run_day(build_definitions(resources), instance, engine, read_catalogue, day, progress=lambda _message: None)
                 seconds = time.perf_counter() - started
                 frozen, models = (after - earlier for after, earlier in zip(counts(engine), before, strict=True))
                 running = running_courses(settings, day)

@@ -91,14 +91,20 @@ def _instance(data_dir: Path):
 
 def _cycle(resources: dict, data_dir: Path, db_url: str, verbose: bool) -> int:
     """Today's plan, carried out now; exit status 1 when any step failed."""
+    import dagster as dg
+
     from dropout_pipeline.cycle import Progress, run_day
     from dropout_pipeline.definitions import build_definitions
+    from dropout_pipeline.lifecycle.facts import platform_catalogue
     from dropout_pipeline.storage.database import engine_for
     from dropout_pipeline.summary import render_summary
 
     engine = engine_for(db_url)
+    with dg.build_resources({"source_api": resources["source_api"], "clock": resources["clock"]}) as resolved:  # EnvVars read
+        settings, clock = resolved.source_api.client_settings(), resolved.clock
     with _instance(data_dir) as instance:
-        report = run_day(build_definitions(resources), instance, engine, resources["clock"].clock().today(), Progress(), verbose)
+        read_catalogue = lambda: platform_catalogue(settings, clock.as_of())  # noqa: E731
+        report = run_day(build_definitions(resources), instance, engine, read_catalogue, clock.clock().today(), Progress(), verbose)
     print(render_summary(engine, report), flush=True)
     return 1 if report.failures else 0
 
@@ -118,14 +124,13 @@ def _demo(args: argparse.Namespace) -> int:
         DatabaseResource,
         PipelineSettings,
         SourceApiResource,
+        database_url,
         product_timezone,
     )
     from dropout_pipeline.simulator.runner import simulator_process
     from dropout_pipeline.simulator.server import DEFAULT_SESSION_ID, DEFAULT_TOKEN
-    from dropout_pipeline.storage.database import default_database_url
-
     data_dir = Path(args.data_dir)
-    db_url = os.environ.get("DROPOUT_DB_URL") or default_database_url(data_dir)
+    db_url = database_url(data_dir)
     print(f"Database: {db_url.split('@')[-1]}   (set DROPOUT_DB_URL to use another)", flush=True)
     print("Starting the built-in simulator of a MOOC + H5P platform on loopback...", flush=True)
     clock = ClockResource(timezone=product_timezone())
@@ -156,29 +161,28 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from dropout_pipeline.defs.resources import build_resources
-    from dropout_pipeline.storage.database import default_database_url
+    from dropout_pipeline.defs.resources import build_resources, database_url
 
     missing = [name for name in ("MOOC_API_URL", "MOOC_API_SESSIONID", "H5P_API_URL", "H5P_API_TOKEN") if not os.environ.get(name)]
     if missing:
         print(f"dropout-pipeline run: set {', '.join(missing)} (see README, 'Point it at your platform')", file=sys.stderr)
         return 2
     data_dir = Path(args.data_dir)
-    db_url = os.environ.get("DROPOUT_DB_URL") or default_database_url(data_dir)
+    db_url = database_url(data_dir)
     status = _cycle(build_resources(), data_dir, db_url, args.verbose)
     print(_ui_hint(db_url))
     return status
 
 
 def _status(args: argparse.Namespace) -> int:
-    from dropout_pipeline.defs.resources import build_resources, product_timezone
+    from dropout_pipeline.defs.resources import build_resources, database_url, product_timezone
     from dropout_pipeline.lifecycle.facts import catalogue_from_database
     from dropout_pipeline.lifecycle.runs import plan_now
     from dropout_pipeline.lifecycle.status import render_status, status_rows
-    from dropout_pipeline.storage.database import default_database_url, engine_for
+    from dropout_pipeline.storage.database import engine_for
 
     data_dir = Path(args.data_dir)
-    engine = engine_for(os.environ.get("DROPOUT_DB_URL") or default_database_url(data_dir))
+    engine = engine_for(database_url(data_dir))
     day = build_resources()["clock"].clock().today()
     with _instance(data_dir) as instance, engine.connect() as connection:
         plan = plan_now(instance, engine, catalogue_from_database(connection), day)
@@ -187,9 +191,10 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _migrate(_args: argparse.Namespace) -> int:
-    from dropout_pipeline.storage.database import create_db_engine, default_database_url, upgrade_schema
+    from dropout_pipeline.defs.resources import database_url
+    from dropout_pipeline.storage.database import create_db_engine, upgrade_schema
 
-    url = os.environ.get("DROPOUT_DB_URL") or default_database_url()
+    url = database_url()
     upgrade_schema(create_db_engine(url))
     print(f"schema is up to date on {url.split('@')[-1]}")
     return 0

@@ -1,12 +1,12 @@
 """`dropout-pipeline run` and `demo`: what the daemon would do today, done now.
 
 The planner the daemon's sensor and schedules ask (lifecycle.plan) decides, and the
-cycle goes through the daemon's day in its order: the lifecycle sensor, ticking until
-it has nothing more to launch (freezes, first predictions, an installation's first
-models), then the 02:00 schedule (retrain), then the 06:00 schedule (refresh). Each
-step is a run of the job the daemon would launch, tagged as the daemon tags it, on a
-Dagster instance, so the UI shows every materialization and check, and a step already
-done today (by the daemon or an earlier `run`) is not done again. The catalogue is read
+cycle goes through the daemon's day in its order (DAEMON_DAY): the lifecycle sensor,
+ticking until it has nothing more to launch, the 02:00 retrain, the 06:00 refresh, and
+the sensor again. Each step is a run of the job the daemon would launch, tagged as the
+daemon tags it, on a Dagster instance, so the UI shows every materialization and check,
+and a step already done today (by the daemon or an earlier `run`) is not done again; a
+step that failed before this cycle started is tried again. The catalogue is stored
 first, through the same `discover_courses` job. A step that fails is reported and the
 others go on.
 """
@@ -16,14 +16,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timezone
 
 import dagster as dg
 import sqlalchemy as sa
 
-from dropout_pipeline.lifecycle.facts import catalogue_from_database
-from dropout_pipeline.lifecycle.plan import CourseState, Phase, Plan, PlannedRun, Trigger, run_key
-from dropout_pipeline.lifecycle.runs import failure_reason, plan_now, run_tags
+from dropout_pipeline.lifecycle.facts import CatalogueEntry
+from dropout_pipeline.lifecycle.failures import failure_reason
+from dropout_pipeline.lifecycle.plan import DAEMON_DAY, CourseState, Phase, Plan, PlannedRun, Trigger, run_key
+from dropout_pipeline.lifecycle.runs import plan_now, run_tags
 from dropout_pipeline.modeling.retrain import NIGHTLY_MODELS
 
 
@@ -67,7 +68,7 @@ def _logging(verbose: bool) -> dict:
 
 def _model_outcome(name: str, metadata: Mapping) -> str:
     if not metadata["trained"].value:
-        return f"{name}: not trained: {metadata['reason'].value} ({metadata['serving'].value})"
+        return f"{name}: not trained: {metadata['reason'].value}"
     verdict = "now the default" if metadata["promoted_to_default"].value else "refused by the gate: the default keeps serving"
     return f"{name} v{metadata['model_version'].value}: ROC AUC {metadata['roc_auc'].value:.3f} on held-out courses, {verdict}"
 
@@ -106,8 +107,12 @@ def _overview(plan: Plan) -> str:
     return f"{plan.day}: {len(plan.courses)} courses ({counts})"
 
 
-def run_day(defs: dg.Definitions, instance: dg.DagsterInstance, engine: sa.Engine, day: date, progress: Progress, verbose: bool = False) -> CycleReport:
+def run_day(
+    defs: dg.Definitions, instance: dg.DagsterInstance, engine: sa.Engine, read_catalogue: Callable[[], list[CatalogueEntry]],
+    day: date, progress: Progress, verbose: bool = False,
+) -> CycleReport:
     report = CycleReport(day)
+    started = datetime.now(timezone.utc)
 
     def carry_out(run: PlannedRun, title: str) -> None:
         progress(title)
@@ -115,22 +120,18 @@ def run_day(defs: dg.Definitions, instance: dg.DagsterInstance, engine: sa.Engin
         report.steps.append(step)
         progress(f"  {'done' if step.ok else 'FAILED'}: {step.outcome}")
 
-    carry_out(PlannedRun(Phase.REGISTER, run_key(Phase.REGISTER, day, "catalogue"), "read the catalogue"), "reading the catalogue (GET /courses/)")
-    progress(_overview(_plan(instance, engine, day)))
-    for trigger in (Trigger.SENSOR, Trigger.NIGHTLY, Trigger.MORNING):
-        while runs := [run for run in _plan(instance, engine, day).runs_for(trigger) if run.phase is not Phase.REGISTER]:
+    carry_out(PlannedRun(Phase.REGISTER, run_key(Phase.REGISTER, day, "catalogue"), "store the catalogue"), "reading the catalogue (GET /courses/)")
+    catalogue = read_catalogue()
+    plan = lambda: plan_now(instance, engine, catalogue, day, forget_failures_before=started)  # noqa: E731
+    progress(_overview(plan()))
+    for trigger, at in DAEMON_DAY:
+        while runs := [run for run in plan().runs_for(trigger, at) if run.phase is not Phase.REGISTER]:
             for number, run in enumerate(runs, start=1):
                 subject = f"{run.partition_key}: " if run.partition_key else ""
                 carry_out(run, f"{run.phase.name.lower()} {number}/{len(runs)}: {subject}{run.reason}")
             if trigger is not Trigger.SENSOR:
                 break  # a schedule ticks once; the sensor ticks until it has nothing left to launch
-    report.plan = _plan(instance, engine, day)
-    if not report.succeeded(Phase.RETRAIN):
+    report.plan = plan()
+    if not [step for step in report.steps if step.run.phase is Phase.RETRAIN]:
         progress(f"retrain: {report.plan.retrain_reason}")
     return report
-
-
-def _plan(instance: dg.DagsterInstance, engine: sa.Engine, day: date) -> Plan:
-    with engine.connect() as connection:
-        catalogue = catalogue_from_database(connection)
-    return plan_now(instance, engine, catalogue, day)

@@ -11,7 +11,7 @@ from dropout_pipeline.lifecycle.plan import CourseState, Phase
 from dropout_pipeline.predictions.queries import course_statistics, students_with_latest_prediction
 from dropout_pipeline.storage import schema
 from dropout_pipeline.storage.database import read_frame
-from dropout_pipeline.storage.model_tables import default_model
+from dropout_pipeline.storage.model_tables import default_model, model_label
 
 
 def _model_section(connection: sa.Connection) -> list[str]:
@@ -31,7 +31,7 @@ def _model_section(connection: sa.Connection) -> list[str]:
         sizes = rows[rows["scorer"] == "catboost"].set_index("snapshot_week")["n_samples"]
         overall = rows[rows["snapshot_week"].isna()].set_index("scorer")["roc_auc"]
         lines.append(
-            f"{title}: {model['model_name']} v{model['model_version']}, trained on {model['training_rows']} rows, "
+            f"{title}: {model_label(model)}, trained on {model['training_rows']} rows, "
             f"held out: {', '.join(model['holdout_courses'])}"
         )
         lines.append("  ROC AUC on held-out courses by course week (model vs baselines):")
@@ -54,6 +54,9 @@ def _at_risk_section(connection: sa.Connection, course_ids: list[str], top: int)
     lines = []
     for course_id in course_ids:
         stats = course_statistics(connection, course_id)
+        if stats["not_yet_predicted"] == stats["total_students"]:
+            lines.append(f"{course_id}: not predicted yet ({stats['total_students']} learners with features)")
+            continue
         lines.append(
             f"{course_id}: {stats['total_students']} learners, mean fail risk {stats['avg_risk_score']:.1f}, "
             f"{stats['high_risk_count']} at HIGH risk, {stats['not_yet_predicted']} not yet predicted"
@@ -69,12 +72,19 @@ def _cycle_line(report: CycleReport) -> str:
     frozen, predicted = report.succeeded(Phase.FREEZE), report.succeeded(Phase.REFRESH)
     retrained = [step for step in report.steps if step.run.phase is Phase.RETRAIN]
     retrain = retrained[0].outcome if retrained else f"not needed ({report.plan.retrain_reason})"
-    return f"This cycle: {len(frozen)} courses frozen, {len(predicted)} courses predicted, {len(report.failures)} failed. Retrain: {retrain}"
+    return (
+        f"This cycle: {_courses(len(frozen))} frozen, {_courses(len(predicted))} predicted, {len(report.failures)} failed. "
+        f"Retrain: {retrain}"
+    )
+
+
+def _courses(count: int) -> str:
+    return f"{count} course{'' if count == 1 else 's'}"
 
 
 def render_summary(engine: sa.Engine, report: CycleReport, top: int = 5) -> str:
     plan = report.plan
-    predicted = [step.run.partition_key for step in report.succeeded(Phase.REFRESH)]
+    running = [step.course_id for step in plan.courses if step.state is CourseState.RUNNING]
     with engine.connect() as connection:
         learners = connection.execute(sa.select(sa.func.count()).select_from(schema.enrollments)).scalar()
         training_rows = connection.execute(sa.select(sa.func.count()).select_from(schema.training_data)).scalar()
@@ -88,8 +98,8 @@ def render_summary(engine: sa.Engine, report: CycleReport, top: int = 5) -> str:
             "",
             *_model_section(connection),
             "",
-            f"Most at-risk learners of each course predicted this cycle (top {top}, with the reasons behind each score):",
-            *_at_risk_section(connection, predicted, top),
+            f"Most at-risk learners of each running course (top {top}, with the reasons behind each score):",
+            *_at_risk_section(connection, running, top),
         ]
     if report.failures:
         lines += ["", "Failures:"] + [

@@ -77,7 +77,7 @@ def test_the_daemon_freezes_an_ended_course_predicts_a_new_one_and_alerts_a_fail
             "H5P_API_URL": simulator.h5p_url,
             "H5P_API_TOKEN": simulator.state.token,
             "SOURCE_API_MAX_RETRIES": "0",
-            "DROPOUT_TODAY": day.isoformat(),  # the platform's clock is pinned there too
+            "DROPOUT_TODAY": f"{day}T12:00",  # at noon (first predictions wait for 06:00); the platform's clock is pinned too
             "COURSE_SENSOR_INTERVAL_SECONDS": interval,
             "DROPOUT_ALERT_WEBHOOK_URL": hook_url + SECRET_PATH,
         }

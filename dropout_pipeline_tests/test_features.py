@@ -14,7 +14,7 @@ from dropout_pipeline.features.build import build_features
 from dropout_pipeline.features.dictionary import FEATURE_NAMES, feature_dictionary_markdown
 from dropout_pipeline.ingestion.pull import pull_course
 from dropout_pipeline.simulator.runner import simulator_thread
-from dropout_pipeline.lifecycle.runs import root_cause
+from dropout_pipeline.lifecycle.failures import root_cause
 from dropout_pipeline.simulator.server import Faults, SimulatorState
 from dropout_pipeline.storage import schema
 from dropout_pipeline.storage.database import engine_for

@@ -7,7 +7,7 @@ import sys
 import dagster as dg
 import sqlalchemy as sa
 
-from dropout_pipeline.lifecycle.runs import root_cause
+from dropout_pipeline.lifecycle.failures import root_cause
 from dropout_pipeline.defs.ingestion import INGESTION_ASSETS, course_catalog
 from dropout_pipeline.defs.resources import DatabaseResource
 from dropout_pipeline.simulator.server import Faults

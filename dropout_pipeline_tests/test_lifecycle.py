@@ -23,6 +23,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from dropout_pipeline.definitions import build_definitions
+from dropout_pipeline.defs.resources import ClockResource
 from dropout_pipeline.defs.schedules import daily_course_refresh_schedule, nightly_retrain_schedule
 from dropout_pipeline.defs.sensors import course_lifecycle_sensor
 from dropout_pipeline.features.calendar import CourseCalendar
@@ -85,14 +86,16 @@ def small_platform() -> Iterator[tuple[RunningSimulator, str]]:
 
 
 def daemon_day(simulator, instance, database_url, models, day: date) -> dict[str, list]:
-    """The daemon's day: the sensor after midnight, the 02:00 and 06:00 schedules, the sensor again."""
+    """The daemon's day: the sensor after midnight, the 02:00 and 06:00 schedules, the sensor at noon."""
     simulator.control("clock", {"today": day.isoformat()})
-    resources = resources_for(simulator, database_url, models, today=day)
+    at = {moment: {**resources_for(simulator, database_url, models, today=day), "clock": ClockResource(today=f"{day}T{moment}")}
+          for moment in ("00:30", "12:00")}
+    resources = resources_for(simulator, database_url, models, today=day)  # the schedules' time is their tick's
     defs = build_definitions(resources)
-    runs = {"night": sensor_until_quiet(defs, instance, resources)}
+    runs = {"00:30": sensor_until_quiet(defs, instance, at["00:30"])}
     runs["02:00"] = scheduled(nightly_retrain_schedule, defs, instance, resources, day, 2)
     runs["06:00"] = scheduled(daily_course_refresh_schedule, defs, instance, resources, day, 6)
-    runs["day"] = sensor_until_quiet(defs, instance, resources)
+    runs["12:00"] = sensor_until_quiet(defs, instance, at["12:00"])
     return runs
 
 
@@ -161,6 +164,7 @@ def test_a_semester_in_fast_forward_under_the_daemons_triggers_and_through_run_o
                    schema.training_data.c.course_id == ENDING)
         ).scalar()
         new_course_predictions = predicted_days(connection, upcoming)
+        new_course_models = set(connection.execute(sa.select(schema.predictions.c.model_version).where(schema.predictions.c.course_id == upcoming)).scalars())
     # The refreshes never wrote into the history: only the replay's end-of-week dates are there.
     assert not set(history["snapshot_date"]) & set(DAYS[:3])
     # Frozen the day after it ended: one row per learner and snapshot, every week before the end covered.
@@ -168,12 +172,13 @@ def test_a_semester_in_fast_forward_under_the_daemons_triggers_and_through_run_o
     assert weeks == list(range(1, 15))
     assert sorted(frozen["snapshot_week"].unique()) == weeks
     assert not frozen.duplicated(["user_id", "snapshot_week"]).any()
-    assert [len(days[DAYS[4]]["night"]), len(days[DAYS[4]]["02:00"])] == [2, 1]  # freeze + the upcoming course's first refresh; retrain
+    # The day after: frozen after midnight, retrained at 02:00, the new course predicted at 06:00 with the new model.
+    assert [len(days[DAYS[4]][moment]) for moment in ("00:30", "02:00", "06:00", "12:00")] == [1, 1, 1, 0]
     # The next 2 AM retrain learned from it and became the default.
     assert (fail_model["model_version"], dropout_model["model_version"]) == (2, 2)
     assert usage == len(frozen) > 0
     # The upcoming course waited, then was predicted on its start day.
-    assert new_course_predictions == [DAYS[4]]
+    assert new_course_predictions == [DAYS[4]] and new_course_models == {2}
 
     assert [run.returncode for run in cli_runs] == [0] * len(DAYS), "".join(run.stdout[-2000:] + run.stderr[-2000:] for run in cli_runs)
     daemon, cli = database_content(daemon_url), database_content(cli_url)

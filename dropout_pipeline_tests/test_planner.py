@@ -1,17 +1,15 @@
 """The planner, on a clock that moves: one decision for every day of a course's life."""
 
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from dropout_pipeline.features.calendar import CourseCalendar
 from dropout_pipeline.lifecycle.plan import CourseFacts, CourseState, Outcome, Phase, TrainingFacts, Trigger, plan_day, run_key
 
 # Starts Monday 2026-09-07 00:00 and ends Sunday 2026-10-04 23:59:59 at UTC+7 (stored as naive UTC).
 CALENDAR = CourseCalendar("course-v1:T+LIFE+2026_S2", datetime(2026, 9, 6, 17), datetime(2026, 10, 4, 16, 59, 59))
-TRAINED = TrainingFacts(
-    frozen_rows=500, newest_frozen_at=datetime(2026, 6, 1), last_trained_at={"fail": datetime(2026, 6, 2), "dropout": datetime(2026, 6, 2)},
-    defaults={"fail": "fail_risk_model v1", "dropout": "dropout_risk_model v1"},
-)
+TRAINED = TrainingFacts(frozen_rows=500, learned_rows=500)
+NIGHT, MIDDAY = time(0, 30), time(12)
 
 
 def course(**facts) -> CourseFacts:
@@ -46,12 +44,19 @@ def test_a_course_waits_runs_daily_freezes_once_and_rests_as_the_days_go_by():
     assert all(actions[date(2026, 10, 5) + timedelta(days=n)] == (CourseState.FINISHED, "none") for n in range(1, 4))
 
 
-def test_the_first_refresh_of_a_course_goes_with_the_sensor_the_others_wait_for_six_oclock():
+def test_a_first_refresh_goes_with_the_sensor_after_six_and_waits_for_the_morning_before():
     first = plan_day([course()], TRAINED, date(2026, 9, 7), {})
     again = plan_day([course(last_predicted=date(2026, 9, 7))], TRAINED, date(2026, 9, 8), {})
     assert [run.first_refresh for run in first.runs] == [True]
-    assert first.runs_for(Trigger.SENSOR) == first.runs_for(Trigger.MORNING) == list(first.runs)
-    assert again.runs_for(Trigger.SENSOR) == [] and [r.phase for r in again.runs_for(Trigger.MORNING)] == [Phase.REFRESH]
+    assert first.runs_for(Trigger.SENSOR, MIDDAY) == first.runs_for(Trigger.MORNING, MIDDAY) == list(first.runs)
+    assert first.runs_for(Trigger.SENSOR, NIGHT) == []  # the 06:00 refresh scores it with the night's model
+    assert again.runs_for(Trigger.SENSOR, MIDDAY) == [] and [r.phase for r in again.runs_for(Trigger.MORNING, MIDDAY)] == [Phase.REFRESH]
+
+
+def test_the_morning_refresh_leaves_a_course_not_registered_yet_to_the_sensor():
+    plan = plan_day([course(has_partition=False)], TRAINED, date(2026, 9, 9), {})
+    assert [r.phase for r in plan.runs] == [Phase.REGISTER, Phase.REFRESH]
+    assert plan.runs_for(Trigger.MORNING, MIDDAY) == [] and len(plan.runs_for(Trigger.SENSOR, MIDDAY)) == 2
 
 
 def test_course_model_mapping_turns_predictions_off_or_weekly():
@@ -75,29 +80,32 @@ def test_a_step_tried_today_is_not_planned_again_until_tomorrow():
     failed = plan_day([course()], TRAINED, day, {key: Outcome.FAILED})
     running = plan_day([course()], TRAINED, day, {key: Outcome.IN_FLIGHT})
     tomorrow = plan_day([course()], TRAINED, day + timedelta(days=1), {key: Outcome.FAILED})
-    assert failed.runs == () and "failed today: tried again tomorrow" in failed.courses[0].reason
+    assert failed.runs == () and "failed today: the daemon tries again tomorrow" in failed.courses[0].reason
     assert running.runs == () and running.courses[0].action == "freeze"
     assert [r.phase for r in tomorrow.runs] == [Phase.FREEZE]
 
 
-def test_retraining_is_due_only_for_rows_frozen_after_the_last_training():
+def test_retraining_is_due_only_for_rows_no_model_learned_from():
     day = date(2026, 10, 6)
-    fresh = replace(TRAINED, newest_frozen_at=datetime(2026, 10, 5, 17))
+    grown = TrainingFacts(frozen_rows=800, learned_rows=500)
     assert plan_day([], TRAINED, day, {}).runs == ()
-    assert [r.phase for r in plan_day([], fresh, day, {}).runs] == [Phase.RETRAIN]
-    assert plan_day([], fresh, day, {}).runs_for(Trigger.SENSOR) == []  # a default exists: the retrain waits for 02:00
-    assert plan_day([], fresh, day, {run_key(Phase.RETRAIN, day): Outcome.SUCCEEDED}).runs == ()
+    assert "no training rows frozen since the models were last trained (on 500 rows)" in plan_day([], TRAINED, day, {}).retrain_reason
+    assert [r.phase for r in plan_day([], grown, day, {}).runs] == [Phase.RETRAIN]
+    assert "300 training rows frozen since" in plan_day([], grown, day, {}).retrain_reason
+    assert plan_day([], grown, day, {}).runs_for(Trigger.SENSOR, MIDDAY) == []  # a model exists: the retrain waits for 02:00
+    assert plan_day([], grown, day, {}).runs_for(Trigger.NIGHTLY, time(2)) != []
+    assert plan_day([], grown, day, {run_key(Phase.RETRAIN, day): Outcome.SUCCEEDED}).runs == ()
     assert "no finished course has been frozen" in plan_day([], TrainingFacts(), day, {}).retrain_reason
 
 
 def test_a_new_installation_trains_its_first_models_once_nothing_is_left_to_freeze():
     day = date(2026, 10, 6)
-    untrained = TrainingFacts(frozen_rows=500, newest_frozen_at=datetime(2026, 10, 5), last_trained_at={"fail": None, "dropout": None}, defaults={})
+    untrained = TrainingFacts(frozen_rows=500, learned_rows=None)
     freezing = plan_day([course()], untrained, day, {})  # the course finished yesterday and is not frozen yet
     assert [(r.phase, r.first_model) for r in freezing.runs] == [(Phase.FREEZE, False), (Phase.RETRAIN, False)]
     frozen = plan_day([course(frozen_rows=300)], untrained, day, {})
-    assert [(r.phase, r.first_model) for r in frozen.runs_for(Trigger.SENSOR)] == [(Phase.RETRAIN, True)]
-    assert "no fail-risk or dropout-risk model yet" in frozen.retrain_reason
+    assert [(r.phase, r.first_model) for r in frozen.runs_for(Trigger.SENSOR, NIGHT)] == [(Phase.RETRAIN, True)]
+    assert "no model trained yet: 500 training rows" in frozen.retrain_reason
 
 
 def test_new_and_changed_courses_are_registered_upcoming_ones_included():

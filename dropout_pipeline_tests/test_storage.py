@@ -85,6 +85,7 @@ def test_replace_rows_rolls_back_to_the_previous_rows_when_the_new_ones_fail(sql
         assert connection.execute(sa.select(schema.mooc_discussions.c.threads_count)).scalars().all() == [1]
 
 
+HEAD = "0003"
 RACER = """
 import sys, time
 from dropout_pipeline.storage.database import create_db_engine, upgrade_schema
@@ -111,8 +112,6 @@ def test_processes_migrating_a_fresh_database_at_once_all_succeed_on_every_engin
     engine.dispose()
 
 
-HEAD = "0003"
-
 
 def history_row(user_id: int, snapshot_date: date, recorded_at: datetime) -> dict:
     row = {name: 0 for name in FEATURE_NAMES}
@@ -133,14 +132,15 @@ def test_the_migration_moves_daily_refresh_rows_out_of_a_mixed_history_on_every_
         connection.execute(history.insert(), [history_row(u, d, replayed) for u in (1, 2) for d in (date(2025, 2, 9), date(2025, 2, 16), date(2025, 2, 23))])
         connection.execute(history.insert(), [history_row(u, date(2025, 2, 18 + n), at) for u in (1, 2) for n, at in enumerate(refreshed)])
         connection.execute(schema.training_data.insert(), [training_row(1), training_row(2)])
+        frozen_before = connection.execute(sa.select(schema.training_data).order_by(schema.training_data.c.id)).all()
     with engine.begin() as connection:
         command.upgrade(alembic_config(connection), "head")
     with engine.connect() as connection:
         kept = connection.execute(sa.select(schema.student_features_history.c.recorded_at).distinct()).scalars().all()
         moved = connection.execute(sa.select(schema.student_features_daily.c.snapshot_date, sa.func.count())
                                    .group_by(schema.student_features_daily.c.snapshot_date).order_by(schema.student_features_daily.c.snapshot_date)).all()
-        frozen = connection.execute(sa.select(sa.func.count()).select_from(schema.training_data)).scalar()
+        frozen_after = connection.execute(sa.select(schema.training_data).order_by(schema.training_data.c.id)).all()
     assert kept == [replayed]
     assert moved == [(date(2025, 2, 18), 2), (date(2025, 2, 19), 2)]
-    assert frozen == 2
+    assert frozen_after == frozen_before and len(frozen_after) == 2
     engine.dispose()

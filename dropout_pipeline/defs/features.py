@@ -12,11 +12,10 @@ from dropout_pipeline.features import validation
 from dropout_pipeline.features.build import INPUT_COLUMNS, build_features
 from dropout_pipeline.features.calendar import CourseCalendar
 from dropout_pipeline.features.labels import snapshot_plan, training_rows, training_weeks
-from dropout_pipeline.features.replay import AsOfGuard
-from dropout_pipeline.ingestion.pull import pull_course
+from dropout_pipeline.features.replay import AsOfIgnored, replay_course
 from dropout_pipeline.storage import schema
 from dropout_pipeline.storage.feature_tables import insert_new_training_rows, read_history, replace_current_features, replace_snapshot
-from dropout_pipeline.storage.raw_tables import RAW_TABLE_NAMES, read_course, read_raw_columns, tables_as_frames
+from dropout_pipeline.storage.raw_tables import RAW_TABLE_NAMES, read_course, read_raw_columns
 
 GROUP = "features"
 STALE_AFTER_HOURS = 36
@@ -92,40 +91,34 @@ def student_feature_history(
     """The course's weekly feature snapshots rebuilt by replaying the APIs `as_of` the end of
     every course week (and the end date, whose snapshot gives the final outcomes).
 
-    Needs a platform that honours `as_of`: each endpoint's answers are checked, and if any
-    one ignored it, the replay fails naming it and nothing is written. All snapshots are
-    written in one transaction.
+    Needs a platform that honours `as_of`: each endpoint's answers are checked (the day
+    before the start is asked too, as a witness), and if any one ignored it, the replay
+    fails naming it and nothing is written. All snapshots are written in one transaction.
     """
     course_id = context.partition_key
     course, calendar = _calendar(database, course_id)
     dates = snapshot_plan(calendar, clock.clock().today())
     if not dates:
         return dg.MaterializeResult(metadata={"snapshots": 0, "note": "the course has not completed a week yet"})
-    courses = pd.DataFrame([course])
-    guard, snapshots, calls, retries = AsOfGuard(), [], 0, 0
-    for number, day in enumerate(dates, start=1):
-        pull = pull_course(source_api.client_settings(), course_id, as_of=day)
-        guard.observe(day, pull.tables)
-        snapshots.append(build_features(tables_as_frames(pull.tables), courses, day))
-        calls, retries = calls + pull.stats.calls, retries + pull.stats.retries
-        context.log.info(f"{course_id}: snapshot {number}/{len(dates)} as of {day} ({len(snapshots[-1])} learners, {pull.stats.calls} calls)")
-    if ignored := guard.problems():
+    try:
+        replay = replay_course(source_api.client_settings(), course, calendar, dates, context.log.info)
+    except AsOfIgnored as ignored:
         raise dg.Failure(
-            f"the platform ignores `as_of` on {', '.join(sorted(ignored))}: no history of {course_id} was written",
-            metadata={endpoint: dg.MetadataValue.text(why) for endpoint, why in ignored.items()},
-        )
+            f"{ignored}: no history of {course_id} was written",
+            metadata={endpoint: dg.MetadataValue.text(why) for endpoint, why in ignored.endpoints.items()},
+        ) from None
     now = _utcnow()
     with database.engine().begin() as connection:
-        for day, features in zip(dates, snapshots, strict=True):
+        for day, features in replay.snapshots:
             replace_snapshot(connection, schema.student_features_history, course_id, features, calendar.week_of(day), now)
     return dg.MaterializeResult(
         metadata={
             "snapshots": dg.MetadataValue.int(len(dates)),
-            "dagster/row_count": dg.MetadataValue.int(sum(len(s) for s in snapshots)),
+            "dagster/row_count": dg.MetadataValue.int(sum(len(features) for _day, features in replay.snapshots)),
             "first_snapshot": dg.MetadataValue.text(dates[0].isoformat()),
             "last_snapshot": dg.MetadataValue.text(dates[-1].isoformat()),
-            "api_calls": dg.MetadataValue.int(calls),
-            "retries": dg.MetadataValue.int(retries),
+            "api_calls": dg.MetadataValue.int(replay.calls),
+            "retries": dg.MetadataValue.int(replay.retries),
         }
     )
 

@@ -6,7 +6,6 @@ from dropout_pipeline.defs.features import training_data
 from dropout_pipeline.defs.resources import DatabaseResource, PipelineSettings
 from dropout_pipeline.modeling.report import overall_table, per_week_table
 from dropout_pipeline.modeling.retrain import NIGHTLY_MODELS, CannotTrain, RetrainRequest, RetrainResult, retrain
-from dropout_pipeline.storage.model_tables import default_model
 from dropout_pipeline.storage.raw_tables import course_ids_of_org
 
 GROUP = "models"
@@ -89,24 +88,21 @@ def _model_asset(name: str, target: str, description: str) -> dg.AssetsDefinitio
         try:
             result = retrain(database.engine(), request)
         except CannotTrain as reason:
-            return _not_trained(database, target, str(reason))
+            return _not_trained(str(reason))
         context.log.info(f"{name} v{result.model_version}: ROC AUC {result.overall()['roc_auc']:.3f}, promoted={result.promoted}")
         return dg.MaterializeResult(metadata=_metadata(result), check_results=_check_results(result, settings))
 
     return _asset
 
 
-def _not_trained(database: DatabaseResource, target: str, reason: str) -> dg.MaterializeResult:
-    """No model this time: the `trainable` check fails with the reason, and the target's last
-    good default (if any) keeps serving; nothing is registered."""
-    with database.engine().connect() as connection:
-        default = default_model(connection, target)
-    serving = f"{default['model_name']} v{default['model_version']} keeps serving" if default else f"no {target}-risk model serves yet"
-    untried = f"no model was trained: {reason}"
+def _not_trained(reason: str) -> dg.MaterializeResult:
+    """No model this time: the `trainable` check fails with the reason (which names the
+    default that keeps serving), and nothing is registered."""
+    untried = "no model was trained"
     return dg.MaterializeResult(
-        metadata={"trained": dg.MetadataValue.bool(False), "reason": dg.MetadataValue.text(reason), "serving": dg.MetadataValue.text(serving)},
+        metadata={"trained": dg.MetadataValue.bool(False), "reason": dg.MetadataValue.text(reason)},
         check_results=[
-            dg.AssetCheckResult(check_name="trainable", passed=False, description=f"{reason}; {serving}"),
+            dg.AssetCheckResult(check_name="trainable", passed=False, description=reason),
             dg.AssetCheckResult(check_name="roc_auc_above_floor", passed=False, description=untried),
             dg.AssetCheckResult(check_name="not_worse_than_champion", passed=False, description=untried),
         ],

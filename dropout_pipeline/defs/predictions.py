@@ -9,6 +9,7 @@ from dropout_pipeline.defs.partitions import courses_partitions
 from dropout_pipeline.defs.resources import DatabaseResource, PipelineSettings
 from dropout_pipeline.predictions.run import PredictionError, predict_course
 from dropout_pipeline.predictions.score import RiskLevels
+from dropout_pipeline.storage.model_tables import model_label
 
 
 @dg.asset(partitions_def=courses_partitions, group_name="predictions", kinds={"sql", "catboost"}, deps=[student_features, fail_risk_model, dropout_risk_model])
@@ -26,7 +27,7 @@ def predictions(context: dg.AssetExecutionContext, database: DatabaseResource, s
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": dg.MetadataValue.int(len(scored)),
-            "model": dg.MetadataValue.text(f"{model['model_name']} v{model['model_version']}"),
+            "model": dg.MetadataValue.text(model_label(model)),
             "risk_levels": dg.MetadataValue.json({level: int(levels.get(level, 0)) for level in ("HIGH", "MEDIUM", "LOW")}),
             "mean_fail_risk": dg.MetadataValue.float(round(float(scored["fail_risk_score"].mean()), 2) if len(scored) else 0.0),
             "most_at_risk": preview(top.assign(reasons=top["reasons"].map(lambda rs: "; ".join(r["text"] for r in rs)))),

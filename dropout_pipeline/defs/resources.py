@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from dropout_pipeline.clock import Clock
 from dropout_pipeline.source_api.client import ClientSettings
-from dropout_pipeline.storage.database import default_database_url, engine_for
+from dropout_pipeline.storage.database import DEFAULT_DATA_DIR, default_database_url, engine_for
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 DEFAULT_SENSOR_INTERVAL_SECONDS = 60
@@ -28,6 +28,11 @@ DEFAULT_SENSOR_INTERVAL_SECONDS = 60
 def product_timezone() -> str:
     """The platform's time zone: course dates, 'today', the 02:00 retrain and 06:00 refresh."""
     return os.environ.get("DROPOUT_TIMEZONE", DEFAULT_TIMEZONE)
+
+
+def database_url(data_dir: Path = DEFAULT_DATA_DIR) -> str:
+    """The product's database: DROPOUT_DB_URL, else the SQLite file in the data folder."""
+    return os.environ.get("DROPOUT_DB_URL") or default_database_url(data_dir)
 
 
 def sensor_interval_seconds() -> int:
@@ -66,15 +71,15 @@ class SourceApiResource(dg.ConfigurableResource):
 class ClockResource(dg.ConfigurableResource):
     """The one clock of the product (see dropout_pipeline.clock)."""
 
-    today: str | None = None  # YYYY-MM-DD pins the clock to that date; None: real time
+    today: str | None = None  # YYYY-MM-DD (or YYYY-MM-DDTHH:MM) pins the clock; None: real time
     timezone: str = DEFAULT_TIMEZONE
 
     def clock(self) -> Clock:
-        return Clock(self.timezone, date.fromisoformat(self.today) if self.today else None)
+        return Clock.pinned_at(self.timezone, self.today)
 
     def as_of(self) -> date | None:
         """The date live pulls ask the platform for: the pinned date, or None for its present."""
-        return self.clock().pinned
+        return self.clock().pinned_day
 
 
 class PipelineSettings(dg.ConfigurableResource):

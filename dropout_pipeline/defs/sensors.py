@@ -6,10 +6,10 @@ from dropout_pipeline.alerts import AlertNotDelivered, failure_alert, post_alert
 from dropout_pipeline.defs.jobs import course_history_job, course_refresh_job, discover_courses_job, nightly_retrain_job
 from dropout_pipeline.defs.partitions import courses_partitions
 from dropout_pipeline.defs.resources import AlertWebhookResource, ClockResource, DatabaseResource, SourceApiResource, sensor_interval_seconds
-from dropout_pipeline.ingestion.pull import pull_catalog
-from dropout_pipeline.lifecycle.facts import catalogue_from_api
+from dropout_pipeline.lifecycle.facts import platform_catalogue
+from dropout_pipeline.lifecycle.failures import failure_reason
 from dropout_pipeline.lifecycle.plan import Trigger
-from dropout_pipeline.lifecycle.runs import failure_reason, plan_now, run_request
+from dropout_pipeline.lifecycle.runs import plan_now, run_request
 
 
 @dg.sensor(
@@ -21,12 +21,14 @@ def course_lifecycle_sensor(
     context: dg.SensorEvaluationContext, source_api: SourceApiResource, clock: ClockResource, database: DatabaseResource
 ) -> dg.SensorResult:
     """Asks the planner (dropout_pipeline.lifecycle.plan) what today needs now: a course new
-    in GET /courses/ is registered and, once running, predicted within a tick; a course that
-    has ended is frozen into training data; a new installation trains its first models."""
-    day = clock.clock().today()
-    courses, _stats = pull_catalog(source_api.client_settings(), clock.as_of())
-    plan = plan_now(context.instance, database.engine(), catalogue_from_api(courses), day)
-    runs = plan.runs_for(Trigger.SENSOR)
+    in GET /courses/ is registered and, once running, predicted within a tick (from 06:00);
+    a course that has ended is frozen into training data; a new installation trains its
+    first models."""
+    now = clock.clock().now()
+    catalogue = platform_catalogue(source_api.client_settings(), clock.as_of())
+    plan = plan_now(context.instance, database.engine(), catalogue, now.date())
+    runs = plan.runs_for(Trigger.SENSOR, now.time())
+    day = now.date()
     new_partitions = [courses_partitions.build_add_request(list(plan.new_partitions))] if plan.new_partitions else []
     if not runs:
         return dg.SensorResult(skip_reason=f"{day}: nothing to launch now; retrain: {plan.retrain_reason}", dynamic_partitions_requests=new_partitions)

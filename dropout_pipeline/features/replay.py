@@ -1,4 +1,5 @@
-"""Guarding the history replay against a platform that ignores `as_of`, endpoint by endpoint.
+"""The weekly replay of a course, guarded against a platform that ignores `as_of`,
+endpoint by endpoint.
 
 An endpoint that ignores `as_of` answers today's state for every date asked, which
 would put end-of-course grades or activity into week-1 training rows: exactly the
@@ -8,21 +9,28 @@ not others, so each endpoint is judged on its own answers:
 - answers that carry times (enrolments, last activity, H5P finishes, video watching)
   may hold no time after the day asked for;
 - answers that carry none (grades, discussions, the H5P dashboard) may not be the
-  same for every learner at the end of the first replayed week and at the end of the
-  course, when the timed answers show the course went on after that week.
+  same for every learner the day before the course started and at its end, when the
+  timed answers show that work was done in between. (The day before the start, not
+  the first week: a forum whose only posts came in week 1 is honest.)
 
-Only small per-learner summaries of the first and the latest snapshot are kept, so a
-replay of a large course does not hold every snapshot's rows in memory.
+The guard keeps only per-learner summaries of two snapshots, not every snapshot's rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
+import pandas as pd
+
+from dropout_pipeline.features.build import build_features
+from dropout_pipeline.features.calendar import CourseCalendar
+from dropout_pipeline.ingestion.pull import pull_course
 from dropout_pipeline.ingestion.rows import H5P_TABLE_ROWS, MOOC_TABLE_ROWS
+from dropout_pipeline.source_api.client import ClientSettings
 from dropout_pipeline.source_api.records import H5P_ENDPOINTS, MOOC_LIST_ENDPOINTS
+from dropout_pipeline.storage.raw_tables import tables_as_frames
 
 # The times a platform within twelve hours of UTC stamps on the day asked for all fall
 # before noon UTC of the next day (rows hold naive UTC).
@@ -83,7 +91,8 @@ class AsOfGuard:
                     f"asked as of {day}, it answered {len(late)} records stamped as late as {max(late):%Y-%m-%d}"
                 )
         snapshot = _Snapshot(day, _activity(tables), {t: _summary(tables[t], columns) for t, columns in UNTIMED_COLUMNS.items()})
-        self._first = self._first or snapshot
+        if self._first is None and tables["enrollments"]:  # the earliest snapshot with learners to compare
+            self._first = snapshot
         self._latest = snapshot
 
     def problems(self) -> dict[str, str]:
@@ -101,3 +110,38 @@ class AsOfGuard:
                     f"although {latest.activity - first.activity} more blocks, H5P scores and videos were done in between"
                 )
         return problems
+
+
+class AsOfIgnored(RuntimeError):
+    """The platform ignored `as_of` on some endpoints; `endpoints` says why for each."""
+
+    def __init__(self, endpoints: dict[str, str]):
+        self.endpoints = endpoints
+        super().__init__(f"the platform ignores `as_of` on {', '.join(sorted(endpoints))}")
+
+
+@dataclass
+class Replay:
+    snapshots: list[tuple[date, pd.DataFrame]]  # (snapshot date, features as of its end)
+    calls: int
+    retries: int
+
+
+def replay_course(
+    settings: ClientSettings, course: dict, calendar: CourseCalendar, dates: list[date], log: Callable[[str], None]
+) -> Replay:
+    """Features as of the end of each date, from the platform's state `as_of` it; raises
+    AsOfIgnored (before the caller writes anything) when an endpoint ignored `as_of`."""
+    guard, snapshots, calls, retries = AsOfGuard(), [], 0, 0
+    courses = pd.DataFrame([course])
+    before_start = calendar.start_date - timedelta(days=1)
+    for number, day in enumerate([before_start, *dates]):
+        pull = pull_course(settings, calendar.course_id, as_of=day)
+        guard.observe(day, pull.tables)
+        calls, retries = calls + pull.stats.calls, retries + pull.stats.retries
+        if number:
+            snapshots.append((day, build_features(tables_as_frames(pull.tables), courses, day)))
+            log(f"{calendar.course_id}: snapshot {number}/{len(dates)} as of {day} ({len(snapshots[-1][1])} learners, {pull.stats.calls} calls)")
+    if problems := guard.problems():
+        raise AsOfIgnored(problems)
+    return Replay(snapshots, calls, retries)

@@ -51,7 +51,7 @@ def pull_mooc_table(settings: ClientSettings, table: str, course_id: str, as_of:
 def _refuse_mass_not_found(stats: CallStats, course_id: str, asked: int) -> None:
     if len(stats.not_found) > MAX_NOT_FOUND_SHARE * asked:
         raise NotFoundError(
-            "H5P", "/{user_id}/{course_id}",
+            "H5P", "per-learner endpoints",
             f"{len(stats.not_found)} of {asked} enrolled learners of {course_id} answered 404: "
             "more than unenrolments explain; is the course still on the platform?",
         )

@@ -1,4 +1,4 @@
-"""What the planner needs to know, read from the catalogue and the product's database.
+"""What the planner needs to know, read from the platform's catalogue and the product's database.
 
 Cheap enough to read every minute: aggregates over one row per learner (latest
 predictions, through an index) or per course, never over the prediction history.
@@ -13,12 +13,14 @@ from datetime import date
 import sqlalchemy as sa
 
 from dropout_pipeline.features.calendar import CourseCalendar
+from dropout_pipeline.ingestion.pull import pull_catalog
 from dropout_pipeline.ingestion.rows import utc_naive
 from dropout_pipeline.lifecycle.plan import CourseFacts, CourseState, TrainingFacts, state_of
 from dropout_pipeline.modeling.retrain import NIGHTLY_MODELS
+from dropout_pipeline.source_api.client import ClientSettings
 from dropout_pipeline.source_api.records import Course
 from dropout_pipeline.storage import schema
-from dropout_pipeline.storage.model_tables import default_model, model_for_course
+from dropout_pipeline.storage.model_tables import model_for_course, model_label
 
 
 @dataclass(frozen=True)
@@ -32,25 +34,28 @@ def catalogue_from_api(courses: Iterable[Course]) -> list[CatalogueEntry]:
 
 
 def catalogue_from_database(connection: sa.Connection) -> list[CatalogueEntry]:
-    """The catalogue as last registered: what the schedules and `status` plan from."""
+    """The catalogue as last registered: what the 02:00 retrain and `status` plan from,
+    without asking the platform."""
     courses = schema.courses
     rows = connection.execute(sa.select(courses.c.course_id, courses.c.start, courses.c.end, courses.c.enrollment_count)).all()
     return [CatalogueEntry(CourseCalendar(course_id, start, end), count) for course_id, start, end, count in rows]
 
 
-def _label(model: dict | None) -> str | None:
-    return f"{model['model_name']} v{model['model_version']}" if model else None
-
-
-def _per_course(connection: sa.Connection, query: sa.Select) -> dict:
+def per_course(connection: sa.Connection, query: sa.Select) -> dict:
+    """A (course_id, value) query as a dict."""
     return dict(connection.execute(query).all())
 
 
+def frozen_rows_per_course(connection: sa.Connection) -> dict[str, int]:
+    training = schema.training_data
+    return per_course(connection, sa.select(training.c.course_id, sa.func.count()).group_by(training.c.course_id))
+
+
 def course_facts(connection: sa.Connection, catalogue: Sequence[CatalogueEntry], partitions: set[str], day: date) -> list[CourseFacts]:
-    courses, training, predictions, mapping = schema.courses, schema.training_data, schema.predictions, schema.course_model_mapping
+    courses, predictions, mapping = schema.courses, schema.predictions, schema.course_model_mapping
     stored = {row.course_id: (row.start, row.end) for row in connection.execute(sa.select(courses.c.course_id, courses.c.start, courses.c.end))}
-    frozen = _per_course(connection, sa.select(training.c.course_id, sa.func.count()).group_by(training.c.course_id))
-    predicted = _per_course(
+    frozen = frozen_rows_per_course(connection)
+    predicted = per_course(
         connection,
         sa.select(predictions.c.course_id, sa.func.max(predictions.c.snapshot_date)).where(predictions.c.is_latest.is_(True)).group_by(predictions.c.course_id),
     )
@@ -70,18 +75,25 @@ def course_facts(connection: sa.Connection, catalogue: Sequence[CatalogueEntry],
                 last_predicted=predicted.get(course_id),
                 auto_predict=course_mapping.auto_predict if course_mapping else True,
                 frequency=course_mapping.predict_frequency if course_mapping else "daily",
-                model=_label(model_for_course(connection, course_id, "fail")) if running else None,
+                model=model_label(model_for_course(connection, course_id, "fail")) if running else None,
             )
         )
     return facts
 
 
 def training_facts(connection: sa.Connection) -> TrainingFacts:
-    training, registry = schema.training_data, schema.model_registry
-    rows, newest = connection.execute(sa.select(sa.func.count(), sa.func.max(training.c.created_at))).one()
-    last_trained = {
-        target: connection.execute(sa.select(sa.func.max(registry.c.trained_at)).where(registry.c.model_name == name)).scalar()
-        for target, name in NIGHTLY_MODELS.items()
-    }
-    defaults = {target: _label(default_model(connection, target)) for target in NIGHTLY_MODELS}
-    return TrainingFacts(frozen_rows=int(rows), newest_frozen_at=newest, last_trained_at=last_trained, defaults=defaults)
+    """Rows frozen, and the most any nightly model learned from: the table only grows, so
+    more rows than that means rows no model has seen (no clock involved)."""
+    registry = schema.model_registry
+    frozen = connection.execute(sa.select(sa.func.count()).select_from(schema.training_data)).scalar()
+    learned = connection.execute(
+        sa.select(sa.func.max(registry.c.training_rows)).where(registry.c.model_name.in_(list(NIGHTLY_MODELS.values())))
+    ).scalar()
+    return TrainingFacts(frozen_rows=int(frozen), learned_rows=learned)
+
+
+def platform_catalogue(settings: ClientSettings, as_of: date | None) -> list[CatalogueEntry]:
+    """The catalogue as the platform lists it now: what the sensor, the morning refresh and
+    `run` plan from, so a course the platform no longer lists is left alone."""
+    courses, _stats = pull_catalog(settings, as_of)
+    return catalogue_from_api(courses)

@@ -5,27 +5,26 @@ The daemon's sensor and schedules and `dropout-pipeline run` all hand `plan_day`
 is known (the catalogue, the database, the runs already tried today) and launch the
 runs it returns for their trigger, so the CLI does "what the daemon would do today".
 
-A day's work, in the order the CLI does it and the daemon's clock spreads it:
-1. register: a course new to the catalogue (or whose dates changed) is stored and
-   becomes a partition, upcoming ones included;
-2. freeze: a finished course with no training rows is replayed week by week and its
-   rows frozen, within a day of its end (a failed attempt is tried again the next day);
-3. retrain: when rows were frozen after a target's model was last trained;
-4. refresh: every running course due today (course_model_mapping: auto_predict on,
-   daily, or weekly on Mondays) is pulled, its features rebuilt and its learners scored.
+A day's work:
+- register: a course new to the catalogue (or whose dates changed) is stored and
+  becomes a partition, upcoming ones included;
+- freeze: a finished course with no training rows is replayed week by week and its
+  rows frozen, within a day of its end (a failed attempt is tried again the next day);
+- retrain: when rows were frozen that the newest model did not learn from;
+- refresh: every running course due today (course_model_mapping: auto_predict on,
+  daily, or weekly on Mondays) is pulled, its features rebuilt and its learners scored.
 
-Who launches what:
-- the lifecycle sensor, every minute: registers, freezes, gives a course its first
-  predictions as soon as it runs (new-course latency), and trains the very first
-  models of an installation once nothing is left to freeze;
+Who launches what, in the order of the daemon's day (DAEMON_DAY):
+- the lifecycle sensor, every minute: registers, freezes, trains the very first models
+  of an installation once nothing is left to freeze, and, from 06:00, gives a course that
+  was never predicted its first predictions at once (the new-course latency); before
+  06:00 those wait for the morning refresh and the night's model;
 - the 02:00 schedule: retrain (after the night's freezes, before the refresh);
-- the 06:00 schedule: refresh;
-- `dropout-pipeline run`: the whole day now, in that order: the sensor's work until it
-  has nothing left to launch, then the 02:00 work, then the 06:00 work, planning again
-  before each batch (a freeze makes a retrain due, a first model makes refreshes
-  possible). So a day of `run` and a day of the daemon leave the same database.
+- the 06:00 schedule: refresh.
+`dropout-pipeline run` goes through DAEMON_DAY at once, planning again before each
+batch, so a day of `run` and a day of the daemon leave the same database.
 
-Run keys carry the day, so each step is tried at most once a day, whoever triggers it.
+Run keys carry the day, so the daemon tries each step at most once a day.
 """
 
 from __future__ import annotations
@@ -33,12 +32,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, time
 from enum import Enum, IntEnum, StrEnum
 
 from dropout_pipeline.features.calendar import CourseCalendar
 
 REGISTER_JOB, FREEZE_JOB, RETRAIN_JOB, REFRESH_JOB = "discover_courses", "course_history", "nightly_retrain", "course_refresh"
+RETRAIN_HOUR, REFRESH_HOUR = 2, 6  # local time (DROPOUT_TIMEZONE)
 MONDAY = 0
 
 
@@ -63,7 +63,15 @@ class Trigger(Enum):
     SENSOR = "sensor"
     NIGHTLY = "nightly"
     MORNING = "morning"
-    CLI = "cli"
+
+
+# The daemon's day: who acts, from what time.
+DAEMON_DAY = (
+    (Trigger.SENSOR, time(0)),
+    (Trigger.NIGHTLY, time(RETRAIN_HOUR)),
+    (Trigger.MORNING, time(REFRESH_HOUR)),
+    (Trigger.SENSOR, time(REFRESH_HOUR)),
+)
 
 
 class Outcome(StrEnum):
@@ -106,9 +114,7 @@ class CourseFacts:
 @dataclass(frozen=True)
 class TrainingFacts:
     frozen_rows: int = 0
-    newest_frozen_at: datetime | None = None
-    last_trained_at: Mapping[str, datetime | None] | None = None  # target -> its nightly model's newest training
-    defaults: Mapping[str, str | None] | None = None  # target -> its default model ("name vN")
+    learned_rows: int | None = None  # the rows the newest nightly model learned from; None: none trained
 
 
 @dataclass(frozen=True)
@@ -131,7 +137,7 @@ class CourseStep:
 
     course_id: str
     state: CourseState
-    action: str  # "register", "freeze", "refresh", "wait", or "none"
+    action: str  # "freeze", "refresh", "wait", or "none"
     reason: str
 
 
@@ -146,17 +152,15 @@ class Plan:
     def in_phase(self, phase: Phase) -> list[PlannedRun]:
         return [run for run in self.runs if run.phase is phase]
 
-    def runs_for(self, trigger: Trigger) -> list[PlannedRun]:
-        """The runs this trigger launches now (see the module docstring)."""
-        if trigger is Trigger.CLI:
-            return list(self.runs)
+    def runs_for(self, trigger: Trigger, at: time) -> list[PlannedRun]:
+        """The runs this trigger launches at this local time (see the module docstring)."""
         if trigger is Trigger.NIGHTLY:
             return self.in_phase(Phase.RETRAIN)
-        if trigger is Trigger.MORNING:
-            return self.in_phase(Phase.REFRESH)
+        if trigger is Trigger.MORNING:  # a schedule cannot register: a course not registered yet waits for the sensor
+            return [run for run in self.in_phase(Phase.REFRESH) if run.partition_key not in self.new_partitions]
         return [
             run for run in self.runs
-            if run.phase in (Phase.REGISTER, Phase.FREEZE) or run.first_refresh or run.first_model
+            if run.phase in (Phase.REGISTER, Phase.FREEZE) or run.first_model or (run.first_refresh and at.hour >= REFRESH_HOUR)
         ]
 
     def count(self, state: CourseState) -> int:
@@ -175,7 +179,7 @@ def _unless_tried(step: CourseStep, run: PlannedRun, attempts: Mapping[str, Outc
     verb = run.phase.name.lower()
     if outcome is Outcome.IN_FLIGHT:
         return CourseStep(step.course_id, step.state, verb, f"{verb} running now"), None
-    what = "done today" if outcome is Outcome.SUCCEEDED else "failed today: tried again tomorrow"
+    what = "done today" if outcome is Outcome.SUCCEEDED else "failed today: the daemon tries again tomorrow, `dropout-pipeline run` now"
     return CourseStep(step.course_id, step.state, "none", f"{verb} {what}"), None
 
 
@@ -208,28 +212,20 @@ def _plan_course(course: CourseFacts, day: date, attempts: Mapping[str, Outcome]
     return _unless_tried(wanted, planned, attempts)
 
 
-def _stale_targets(training: TrainingFacts) -> list[str]:
-    trained = training.last_trained_at or {}
-    return [target for target, at in trained.items() if at is None or (training.newest_frozen_at and training.newest_frozen_at > at)]
-
-
 def _plan_retrain(training: TrainingFacts, freezes_pending: int, day: date, attempts: Mapping[str, Outcome]) -> tuple[str, PlannedRun | None]:
     if not training.frozen_rows:
         return "no training data yet: no finished course has been frozen", None
-    stale = _stale_targets(training)
-    if not stale:
-        return "no training rows frozen since the models were last trained", None
+    if training.learned_rows is not None and training.frozen_rows <= training.learned_rows:
+        return f"no training rows frozen since the models were last trained (on {training.learned_rows} rows)", None
     key = run_key(Phase.RETRAIN, day)
     outcome = attempts.get(key)
     if outcome is not None:
         return f"retraining {'running now' if outcome is Outcome.IN_FLIGHT else f'{outcome} today'}", None
-    defaults = training.defaults or {}
-    missing = [target for target in stale if not defaults.get(target)]
-    reason = (
-        f"no {' or '.join(f'{target}-risk' for target in missing)} model yet" if missing
-        else f"training rows frozen since the {' and '.join(f'{target}-risk' for target in stale)} models were last trained"
-    )
-    return reason, PlannedRun(Phase.RETRAIN, key, reason, first_model=bool(missing) and freezes_pending == 0)
+    if training.learned_rows is None:
+        reason = f"no model trained yet: {training.frozen_rows} training rows"
+    else:
+        reason = f"{training.frozen_rows - training.learned_rows} training rows frozen since the models were last trained"
+    return reason, PlannedRun(Phase.RETRAIN, key, reason, first_model=training.learned_rows is None and freezes_pending == 0)
 
 
 def _register_run(courses: Sequence[CourseFacts], day: date, attempts: Mapping[str, Outcome]) -> PlannedRun | None:

@@ -3,10 +3,8 @@ requests tagged with the day and the step, whoever launches them (sensor, schedu
 
 from __future__ import annotations
 
-import re
-
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 
 import dagster as dg
 import sqlalchemy as sa
@@ -25,23 +23,30 @@ _OUTCOMES = {
 }
 
 
-def attempts_on(instance: dg.DagsterInstance, day: date) -> dict[str, Outcome]:
-    """Each step tried on `day` and what became of its newest run."""
+def attempts_on(instance: dg.DagsterInstance, day: date, forget_failures_before: datetime | None = None) -> dict[str, Outcome]:
+    """Each step tried on `day` and what became of its newest run. Failures of runs created
+    before `forget_failures_before` are left out, so they are planned again (a person who
+    runs `dropout-pipeline run` after a failure wants it tried again, not tomorrow)."""
     attempts: dict[str, Outcome] = {}
     for record in instance.get_run_records(filters=dg.RunsFilter(tags={DAY_TAG: day.isoformat()})):  # newest first
-        run = record.dagster_run
-        step = run.tags.get(STEP_TAG)
-        if step and step not in attempts:
-            attempts[step] = _OUTCOMES.get(run.status, Outcome.IN_FLIGHT)
+        step = record.dagster_run.tags.get(STEP_TAG)
+        if not step or step in attempts:
+            continue
+        outcome = _OUTCOMES.get(record.dagster_run.status, Outcome.IN_FLIGHT)
+        if outcome is Outcome.FAILED and forget_failures_before and record.create_timestamp < forget_failures_before:
+            continue
+        attempts[step] = outcome
     return attempts
 
 
-def plan_now(instance: dg.DagsterInstance, engine: sa.Engine, catalogue: Sequence[CatalogueEntry], day: date) -> Plan:
+def plan_now(
+    instance: dg.DagsterInstance, engine: sa.Engine, catalogue: Sequence[CatalogueEntry], day: date, forget_failures_before: datetime | None = None
+) -> Plan:
     partitions = set(instance.get_dynamic_partitions(courses_partitions.name))
     with engine.connect() as connection:
         courses = course_facts(connection, catalogue, partitions, day)
         training = training_facts(connection)
-    return plan_day(courses, training, day, attempts_on(instance, day))
+    return plan_day(courses, training, day, attempts_on(instance, day, forget_failures_before))
 
 
 def run_tags(run: PlannedRun, day: date) -> dict[str, str]:
@@ -50,22 +55,3 @@ def run_tags(run: PlannedRun, day: date) -> dict[str, str]:
 
 def run_request(run: PlannedRun, day: date) -> dg.RunRequest:
     return dg.RunRequest(run_key=run.run_key, job_name=run.job_name, partition_key=run.partition_key, tags=run_tags(run, day))
-
-
-def root_cause(error) -> str:
-    """The innermost message of a Dagster error chain: what went wrong, not where (nor the
-    exception's class path)."""
-    while error.cause is not None:
-        error = error.cause
-    line = error.message.strip().splitlines()[-1]
-    return re.sub(rf"^(?:\w+\.)*{re.escape(error.cls_name or '')}: ", "", line)[:500]
-
-
-def failure_reason(step_failures: Sequence[dg.DagsterEvent], fallback: str = "run failed") -> str:
-    """Why a run failed, in one line per failed step."""
-    reasons = [
-        f"{event.step_key}: {root_cause(event.step_failure_data.error)}"
-        for event in step_failures
-        if event.step_failure_data and event.step_failure_data.error
-    ]
-    return "; ".join(reasons) or fallback

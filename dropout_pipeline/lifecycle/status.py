@@ -6,14 +6,12 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from dropout_pipeline.lifecycle.facts import frozen_rows_per_course, per_course
 from dropout_pipeline.lifecycle.plan import Plan
 from dropout_pipeline.storage import schema
+from dropout_pipeline.storage.model_tables import model_label
 
 COLUMNS = ("course", "state", "learners", "last refresh", "frozen rows", "latest prediction", "model", "next")
-
-
-def _per_course(connection: sa.Connection, query: sa.Select) -> dict:
-    return dict(connection.execute(query).all())
 
 
 def _latest_predictions(connection: sa.Connection) -> dict[str, tuple[datetime, str]]:
@@ -26,15 +24,15 @@ def _latest_predictions(connection: sa.Connection) -> dict[str, tuple[datetime, 
     latest: dict[str, tuple[datetime, str]] = {}
     for course_id, name, version, at in rows:
         if course_id not in latest or at > latest[course_id][0]:
-            latest[course_id] = (at, f"{name} v{version}")
+            latest[course_id] = (at, model_label({"model_name": name, "model_version": version}))
     return latest
 
 
 def status_rows(connection: sa.Connection, plan: Plan) -> list[tuple[str, ...]]:
-    e, f, t = schema.enrollments, schema.student_features, schema.training_data
-    learners = _per_course(connection, sa.select(e.c.course_id, sa.func.count()).group_by(e.c.course_id))
-    refreshed = _per_course(connection, sa.select(f.c.course_id, sa.func.max(f.c.updated_at)).group_by(f.c.course_id))
-    frozen = _per_course(connection, sa.select(t.c.course_id, sa.func.count()).group_by(t.c.course_id))
+    e, f = schema.enrollments, schema.student_features
+    learners = per_course(connection, sa.select(e.c.course_id, sa.func.count()).group_by(e.c.course_id))
+    refreshed = per_course(connection, sa.select(f.c.course_id, sa.func.max(f.c.updated_at)).group_by(f.c.course_id))
+    frozen = frozen_rows_per_course(connection)
     predicted = _latest_predictions(connection)
     stamp = lambda moment: f"{moment:%Y-%m-%d %H:%M}" if moment else "-"  # noqa: E731
     return [

@@ -6,8 +6,8 @@ semester, the one most like what comes next) improves the very next model instea
 only judging it. Each version is registered and its evaluation recorded (the history
 behind trend charts); it becomes the default only when it passes the gate: ROC AUC on
 the holdout at least the floor, and not worse than the current default by more than the
-margin on held-out courses that default never learned from (on the whole holdout, which
-favours the default, when it learned from all of them).
+margin, compared like with like (see _champion_comparison). Its `training_rows` is every
+row it learned from, so rows frozen since (the table only grows) are what is new to it.
 """
 
 from __future__ import annotations
@@ -77,27 +77,32 @@ def _now() -> datetime:
 
 
 def _champion_comparison(
-    champion: dict | None, seen_courses: set[str], holdout: pd.DataFrame, y_holdout: pd.Series, challenger: np.ndarray
+    champion: dict | None, seen_courses: set[str], holdout: pd.DataFrame, y_holdout: pd.Series, judged: np.ndarray, deployed: CatBoostScorer
 ) -> dict | None:
-    """Champion and challenger ROC AUC on the same held-out rows, preferring courses the
-    champion never learned from."""
+    """Champion and challenger ROC AUC on the same held-out rows, compared like with like:
+    on held-out courses the champion never learned from, against the challenger's judged
+    twin; when there are none (or they hold one outcome only), on the whole holdout against
+    the challenger's deployed version, since both then learned from it."""
     if champion is None:
         return None
     path = Path(champion["model_path"])
     if not path.exists():
         return {"model_version": champion["model_version"], "roc_auc": None, "note": f"model file {path} missing"}
+    y = np.asarray(y_holdout)
     unseen = ~holdout["course_id"].isin(seen_courses).to_numpy()
-    rows = unseen if unseen.any() else np.ones(len(holdout), dtype=bool)
+    if len(np.unique(y[unseen])) == 2:
+        rows, challenger, note = unseen, judged[unseen], "held-out courses the default never learned from"
+    else:
+        rows, challenger, note = np.ones(len(y), dtype=bool), deployed.predict_proba(holdout), "the whole holdout, which both learned from"
     compared = holdout[rows]
-    y = np.asarray(y_holdout)[rows]
-    auc = lambda p: classification_metrics(y, p, THRESHOLD)["roc_auc"]  # noqa: E731
+    auc = lambda p: classification_metrics(y[rows], p, THRESHOLD)["roc_auc"]  # noqa: E731
     return {
         "model_name": champion["model_name"],
         "model_version": champion["model_version"],
         "roc_auc": auc(CatBoostScorer.load(path).predict_proba(compared)),
-        "challenger_roc_auc": auc(challenger[rows]),
+        "challenger_roc_auc": auc(challenger),
         "compared_on": sorted(compared["course_id"].unique()),
-        "note": "held-out courses the default never learned from" if unseen.any() else "the whole holdout: the default learned from all of it",
+        "note": note,
     }
 
 
@@ -132,12 +137,15 @@ def trainable_split(data: pd.DataFrame, target: str) -> Split:
 def retrain(engine: sa.Engine, request: RetrainRequest) -> RetrainResult:
     """Fit, evaluate, register and gate a new version; CannotTrain (nothing registered) when
     the data cannot give an honest model."""
-    read_at = _now()  # the version's trained_at: rows frozen after this are new to it
     with engine.connect() as connection:
         data = read_training_data(connection, request.course_ids)
         champion = model_tables.default_model(connection, request.target) if request.domain == "all" else model_tables.latest_active(connection, request.model_name)
         seen = model_tables.courses_learned_by(connection, champion["model_name"], champion["model_version"]) if champion else set()
-    split = trainable_split(data, request.target)
+    try:
+        split = trainable_split(data, request.target)
+    except CannotTrain as reason:
+        serving = f"{model_tables.model_label(champion)} keeps serving" if champion else f"no {request.target}-risk model serves yet"
+        raise CannotTrain(f"{reason}; {serving}") from None
     y_holdout = target_values(split.holdout, request.target)
 
     judged = CatBoostScorer.fit(split.train, request.target, request.iterations)
@@ -147,14 +155,15 @@ def retrain(engine: sa.Engine, request: RetrainRequest) -> RetrainResult:
         "logistic_regression": evaluation_rows(split.holdout, y_holdout, fit_logistic_baseline(split.train, request.target)(split.holdout), THRESHOLD),
         "rule_grade_activity": evaluation_rows(split.holdout, y_holdout, rule_baseline(split.holdout), THRESHOLD),
     }
-    comparison = _champion_comparison(champion, seen, split.holdout, y_holdout, judged_p)
+    deployed = CatBoostScorer.fit(data, request.target, request.iterations)
+    comparison = _champion_comparison(champion, seen, split.holdout, y_holdout, judged_p, deployed)
 
     auc = evaluations["catboost"][0]["roc_auc"]
     passed_floor = auc is not None and auc >= request.auc_floor
     champion_auc = comparison["roc_auc"] if comparison else None
     passed_champion = auc is not None and (champion_auc is None or comparison["challenger_roc_auc"] >= champion_auc - request.champion_margin)
-    deployed = CatBoostScorer.fit(data, request.target, request.iterations)
 
+    now = _now()
     with engine.begin() as connection:
         version = model_tables.next_version(connection, request.model_name)
         path = request.models_dir / request.model_name / f"v{version}.cbm"
@@ -170,7 +179,7 @@ def retrain(engine: sa.Engine, request: RetrainRequest) -> RetrainResult:
                 "features": deployed.features,
                 "model_type": "CatBoostClassifier",
                 "domain": request.domain,
-                "trained_at": read_at,
+                "trained_at": now,
                 "training_rows": len(data),
                 "holdout_courses": list(split.holdout_courses),
                 "metrics": _json_safe(evaluations["catboost"][0]),
@@ -181,16 +190,16 @@ def retrain(engine: sa.Engine, request: RetrainRequest) -> RetrainResult:
         model_tables.record_performance(
             connection,
             [
-                {"model_name": request.model_name, "model_version": version, "scorer": scorer_name, "evaluated_at": read_at, **row}
+                {"model_name": request.model_name, "model_version": version, "scorer": scorer_name, "evaluated_at": now, **row}
                 for scorer_name, rows in evaluations.items()
                 for row in rows
             ],
         )
-        model_tables.mark_training_rows_used(connection, data["id"], request.model_name, version, read_at)
+        model_tables.mark_training_rows_used(connection, data["id"], request.model_name, version, now)
         if promoted and request.domain == "all":
             model_tables.promote_to_default(connection, request.model_name, version, request.target)
         if promoted and request.course_ids:
-            model_tables.map_courses(connection, request.course_ids, request.model_name, read_at)
+            model_tables.map_courses(connection, request.course_ids, request.model_name, now)
 
     return RetrainResult(
         model_name=request.model_name,

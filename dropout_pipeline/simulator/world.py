@@ -150,13 +150,20 @@ def _half_year(day: date) -> str:
 
 
 def rolling_intake(settings: WorldSettings) -> list[CourseSpec]:
-    """Courses of 4 to 10 weeks starting on Mondays spread over the span: some running
-    on `today`, the rest starting later, each finishing on a different date."""
-    courses = []
+    """Courses of 4 to 10 weeks, each starting on a different Monday and ending on a
+    different Sunday, their ends spread evenly over the span after `today`: some already
+    running on `today`, the others starting later."""
+    courses, starts = [], set()
     rng = _rng(settings.seed, "rolling")
-    first = settings.today - timedelta(days=settings.today.weekday() + 28)
+    spacing = settings.rolling_span_days / (settings.rolling_courses + 1)
     for index in range(settings.rolling_courses):
-        start = first + timedelta(weeks=round(index * (settings.rolling_span_days / 7 - 4) / max(settings.rolling_courses - 1, 1)))
+        aimed_end = settings.today + timedelta(days=round((index + 1) * spacing))
+        for weeks in sorted(range(4, 11), key=lambda w: (w - 4 - (index * 3) % 7) % 7):  # a varied length whose Monday is free
+            start = aimed_end - timedelta(days=7 * weeks - 1)
+            start -= timedelta(days=start.weekday())
+            if start not in starts:
+                break
+        starts.add(start)
         org, code, title = CATALOG[index % len(CATALOG)]
         courses.append(
             CourseSpec(
@@ -164,7 +171,7 @@ def rolling_intake(settings: WorldSettings) -> list[CourseSpec]:
                 display_name=f"{title} (intake {index + 1})",
                 org=org,
                 start=start,
-                weeks=4 + (index * 3) % 7,
+                weeks=weeks,
                 n_learners=int(rng.integers(settings.min_learners, settings.max_learners + 1)),
                 semester=_half_year(start),
                 seed=settings.seed,

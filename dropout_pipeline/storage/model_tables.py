@@ -13,6 +13,11 @@ from dropout_pipeline.storage.database import bulk_insert
 registry = schema.model_registry
 
 
+def model_label(model: dict | None) -> str | None:
+    """How a model is named to people: "fail_risk_model v3"."""
+    return f"{model['model_name']} v{model['model_version']}" if model else None
+
+
 def next_version(connection: sa.Connection, model_name: str) -> int:
     """Monotonic per model name; the registry's unique key makes a race fail, not duplicate."""
     current = connection.execute(sa.select(sa.func.max(registry.c.model_version)).where(registry.c.model_name == model_name)).scalar()
