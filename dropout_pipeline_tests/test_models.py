@@ -28,11 +28,11 @@ def request(trained, **overrides) -> RetrainRequest:
     return RetrainRequest(**values)
 
 
-def frozen_copy_of_a_course(trained, course_id: str, semester: str, **labels) -> int:
+def frozen_copy_of_a_course(trained, course_id: str, semester: str, source: int = 0, **labels) -> int:
     """Freeze a finished course's rows again under another course and semester (labels as given)."""
     engine = engine_for(trained["url"])
     with engine.connect() as connection:
-        rows = read_training_data(connection, [trained["finished"][0]])
+        rows = read_training_data(connection, [trained["finished"][source]])
     rows = rows.drop(columns="id").assign(course_id=course_id, semester=semester, created_at=datetime.now(timezone.utc).replace(tzinfo=None), **labels)
     with engine.begin() as connection:
         return insert_new_training_rows(connection, rows)
@@ -142,14 +142,21 @@ def test_retraining_twice_on_the_same_data_gives_the_same_metrics_and_the_same_m
 
 
 def test_the_default_is_challenged_on_held_out_courses_it_never_learned_from(trained_copy):
-    frozen_copy_of_a_course(trained_copy, "course-v1:UEL+COPY+2027_S1", "2027_S1")
+    first, second = "course-v1:UEL+COPY+2027_S1", "course-v1:UEL+COPYB+2027_S1"
+    frozen_copy_of_a_course(trained_copy, first, "2027_S1")
     engine = engine_for(trained_copy["url"])
     result = retrain(engine, request(trained_copy))
-    assert result.holdout_courses == ("course-v1:UEL+COPY+2027_S1",)
-    assert result.champion["compared_on"] == ["course-v1:UEL+COPY+2027_S1"] and result.champion["note"] == "held-out courses the default never learned from"
+    assert result.holdout_courses == (first,) and result.promoted
+    assert result.champion["compared_on"] == [first] and result.champion["note"].startswith("held-out courses the default never learned from")
     with engine.connect() as connection:  # the version deployed learned from every frozen row, the held-out course's included
         assert result.training_rows == connection.execute(sa.select(sa.func.count()).select_from(schema.training_data)).scalar()
-        assert "course-v1:UEL+COPY+2027_S1" in courses_learned_by(connection, "fail_risk_model", result.model_version)
+        assert first in courses_learned_by(connection, "fail_risk_model", result.model_version)
+    # A second course of the same semester: the new default learned from the first, so only the
+    # second is new to it, and the challenger is judged there by a twin that never saw it either.
+    frozen_copy_of_a_course(trained_copy, second, "2027_S1", source=1)
+    later = retrain(engine, request(trained_copy))
+    assert later.holdout_courses == (first, second) and later.champion["compared_on"] == [second]
+    assert later.champion["model_version"] == result.model_version
 
 
 def test_the_gate_check_blocks_in_dagster_and_records_metrics(simulator, trained_copy, instance):

@@ -77,30 +77,37 @@ def _now() -> datetime:
 
 
 def _champion_comparison(
-    champion: dict | None, seen_courses: set[str], holdout: pd.DataFrame, y_holdout: pd.Series, judged: np.ndarray, deployed: CatBoostScorer
+    champion: dict | None, seen_courses: set[str], data: pd.DataFrame, split: Split, fitted: dict[str, CatBoostScorer], request: RetrainRequest
 ) -> dict | None:
-    """Champion and challenger ROC AUC on the same held-out rows, compared like with like:
-    on held-out courses the champion never learned from, against the challenger's judged
-    twin; when there are none (or they hold one outcome only), on the whole holdout against
-    the challenger's deployed version, since both then learned from it."""
+    """Champion and challenger ROC AUC on the same held-out rows, like with like.
+
+    On held-out courses the champion never learned from, the challenger is a twin fitted
+    on every row but theirs (the champion's data and anything else new); where there are
+    none (or they hold one outcome only), both are compared on the whole holdout as they
+    are deployed, having both learned from it.
+    """
     if champion is None:
         return None
     path = Path(champion["model_path"])
     if not path.exists():
         return {"model_version": champion["model_version"], "roc_auc": None, "note": f"model file {path} missing"}
-    y = np.asarray(y_holdout)
-    unseen = ~holdout["course_id"].isin(seen_courses).to_numpy()
-    if len(np.unique(y[unseen])) == 2:
-        rows, challenger, note = unseen, judged[unseen], "held-out courses the default never learned from"
+    y = target_values(split.holdout, request.target).to_numpy()
+    unseen_courses = set(split.holdout_courses) - seen_courses
+    rows = split.holdout["course_id"].isin(unseen_courses).to_numpy()
+    if len(np.unique(y[rows])) == 2:
+        twin = fitted["judged"] if unseen_courses == set(split.holdout_courses) else CatBoostScorer.fit(
+            data[~data["course_id"].isin(unseen_courses)], request.target, request.iterations
+        )
+        note = "held-out courses the default never learned from, against a twin fitted without them"
     else:
-        rows, challenger, note = np.ones(len(y), dtype=bool), deployed.predict_proba(holdout), "the whole holdout, which both learned from"
-    compared = holdout[rows]
-    auc = lambda p: classification_metrics(y[rows], p, THRESHOLD)["roc_auc"]  # noqa: E731
+        rows, twin, note = np.ones(len(y), dtype=bool), fitted["deployed"], "the whole holdout, which both learned from"
+    compared = split.holdout[rows]
+    auc = lambda scorer: classification_metrics(y[rows], scorer.predict_proba(compared), THRESHOLD)["roc_auc"]  # noqa: E731
     return {
         "model_name": champion["model_name"],
         "model_version": champion["model_version"],
-        "roc_auc": auc(CatBoostScorer.load(path).predict_proba(compared)),
-        "challenger_roc_auc": auc(challenger),
+        "roc_auc": auc(CatBoostScorer.load(path)),
+        "challenger_roc_auc": auc(twin),
         "compared_on": sorted(compared["course_id"].unique()),
         "note": note,
     }
@@ -156,7 +163,7 @@ def retrain(engine: sa.Engine, request: RetrainRequest) -> RetrainResult:
         "rule_grade_activity": evaluation_rows(split.holdout, y_holdout, rule_baseline(split.holdout), THRESHOLD),
     }
     deployed = CatBoostScorer.fit(data, request.target, request.iterations)
-    comparison = _champion_comparison(champion, seen, split.holdout, y_holdout, judged_p, deployed)
+    comparison = _champion_comparison(champion, seen, data, split, {"judged": judged, "deployed": deployed}, request)
 
     auc = evaluations["catboost"][0]["roc_auc"]
     passed_floor = auc is not None and auc >= request.auc_floor
