@@ -95,7 +95,7 @@ def main() -> None:
                 running = running_courses(settings, day)
                 predicted, enrolled = coverage(engine, settings, running, day)
                 share = predicted / enrolled if enrolled else 1.0
-                failures = "; ".join(f"{s.run.job_name} {s.run.partition_key or ''}: {s.outcome[:80]}" for s in report.failures)
+                failures = "; ".join(f"{' '.join(filter(None, (s.run.job_name, s.run.partition_key)))}: {s.outcome}" for s in report.failures)
                 print(f"{day} {seconds:7.1f} {len(running):7d} {frozen:11d} {models:6d} {predicted:6d}/{enrolled:<5d} {share:6.1%}  {failures}", flush=True)
                 totals["seconds"].append(seconds)
                 totals["frozen"] += frozen
