@@ -4,7 +4,7 @@ The simulator serves two past semesters of finished courses and a rolling intake
 courses (4 to 10 weeks each) that start and finish on different dates around the first
 day. Each simulated day, the platform's clock moves and the product does what the daemon
 would do that day (`run_day`: the lifecycle sensor until quiet, the 02:00 retrain, the
-06:00 refresh), on SQLite. Printed per day: wall time, rows frozen, models trained, and
+sensor's 06:00 refreshes), on SQLite. Printed per day: wall time, rows frozen, models trained, and
 the prediction coverage of the running courses: learners the platform lists as enrolled
 that day who have a prediction made that day (target: 100% every day).
 

@@ -110,9 +110,12 @@ def _cycle(resources: dict, data_dir: Path, db_url: str, verbose: bool) -> int:
 
 
 def _ui_hint(db_url: str, extra_env: str = "") -> str:
+    import sqlalchemy as sa
+
+    shown = "$DROPOUT_DB_URL" if sa.make_url(db_url).password else db_url  # a password is never printed
     return (
         "\nSee every materialization, check, schedule and sensor in the Dagster UI, on the same storage:\n"
-        f"  DAGSTER_HOME={os.environ['DAGSTER_HOME']} DROPOUT_DB_URL='{db_url}' {extra_env}\\\n"
+        f"  DAGSTER_HOME={os.environ['DAGSTER_HOME']} DROPOUT_DB_URL=\"{shown}\" {extra_env}\\\n"
         "    .venv/bin/dagster dev -w workspace.yaml      # then open http://127.0.0.1:3000\n"
     )
 
@@ -155,7 +158,7 @@ def _demo(args: argparse.Namespace) -> int:
             "MOOC_API_URL=http://127.0.0.1:8765/mooc MOOC_API_SESSIONID=simulator-session "
             "H5P_API_URL=http://127.0.0.1:8765/h5p H5P_API_TOKEN=simulator-token ",
         )
-        + "  (the sensor and schedules need the simulator running too: .venv/bin/dropout-pipeline simulate)"
+        + "  (the sensor needs the simulator running too: .venv/bin/dropout-pipeline simulate)"
     )
     return status
 
@@ -169,7 +172,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     data_dir = Path(args.data_dir)
     db_url = database_url(data_dir)
-    status = _cycle(build_resources(), data_dir, db_url, args.verbose)
+    status = _cycle(build_resources(data_dir), data_dir, db_url, args.verbose)
     print(_ui_hint(db_url))
     return status
 

@@ -1,9 +1,9 @@
 """`dropout-pipeline run` and `demo`: what the daemon would do today, done now.
 
-The planner the daemon's sensor and schedules ask (lifecycle.plan) decides, and the
+The planner the daemon's sensor and schedule ask (lifecycle.plan) decides, and the
 cycle goes through the daemon's day in its order (DAEMON_DAY): the lifecycle sensor,
-ticking until it has nothing more to launch, the 02:00 retrain, the 06:00 refresh, and
-the sensor again. Each step is a run of the job the daemon would launch, tagged as the
+ticking until it has nothing more to launch, the 02:00 retrain, and the sensor from
+06:00. Each step is a run of the job the daemon would launch, tagged as the
 daemon tags it, on a Dagster instance, so the UI shows every materialization and check,
 and a step already done today (by the daemon or an earlier `run`) is not done again; a
 step that failed before this cycle started is tried again. The catalogue is stored
@@ -76,10 +76,13 @@ def _model_outcome(name: str, metadata: Mapping) -> str:
 def _outcome(phase: Phase, result: dg.ExecuteInProcessResult) -> str:
     """What a run did, from its materializations (read even when a gate check failed it)."""
     done = {event.asset_key.to_user_string(): event.materialization.metadata for event in result.get_asset_materialization_events()}
+    failed = failure_reason([event for event in result.all_events if event.is_step_failure]) if not result.success else ""
     if phase is Phase.RETRAIN and done:
-        return "; ".join(_model_outcome(name, done[name]) for name in NIGHTLY_MODELS.values() if name in done)
-    if not result.success:
-        return failure_reason([event for event in result.all_events if event.is_step_failure])
+        trained = [_model_outcome(name, done[name]) for name in NIGHTLY_MODELS.values() if name in done]
+        crashed = [f"{name}: {failed}" for name in NIGHTLY_MODELS.values() if name not in done]
+        return "; ".join(trained + crashed)
+    if failed:
+        return failed
     if phase is Phase.REGISTER:
         catalogue = done["course_catalog"]
         return f"{catalogue['dagster/row_count'].value} courses in the catalogue, {len(catalogue['new_courses'].value)} new"

@@ -12,7 +12,7 @@ from dropout_pipeline.defs.jobs import course_history_job, course_refresh_job, d
 from dropout_pipeline.defs.models import MODEL_ASSETS, train_domain_model_job
 from dropout_pipeline.defs.predictions import predictions
 from dropout_pipeline.defs.resources import build_resources
-from dropout_pipeline.defs.schedules import daily_course_refresh_schedule, nightly_retrain_schedule
+from dropout_pipeline.defs.schedules import nightly_retrain_schedule
 from dropout_pipeline.defs.sensors import course_lifecycle_sensor, run_failure_alert_sensor
 
 
@@ -20,7 +20,7 @@ def build_definitions(resources: dict | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=[*INGESTION_ASSETS, *FEATURE_ASSETS, *MODEL_ASSETS, predictions],
         jobs=[discover_courses_job, course_refresh_job, course_history_job, nightly_retrain_job, train_domain_model_job],
-        schedules=[nightly_retrain_schedule, daily_course_refresh_schedule],
+        schedules=[nightly_retrain_schedule],
         sensors=[course_lifecycle_sensor, run_failure_alert_sensor],
         resources=resources if resources is not None else build_resources(),
         # Steps run in the run's own process: a process per step costs ~4 s of imports on

@@ -47,7 +47,9 @@ def test_the_production_instance_stores_runs_in_postgresql(simulator, postgres_u
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
-        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 4
+        queue = instance.get_concurrency_config().run_queue_config
+        assert queue.max_concurrent_runs == 4
+        assert queue.tag_concurrency_limits == [{"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}]
         defs = build_definitions(resources_for(simulator, f"sqlite:///{tmp_path / 'product.db'}", tmp_path / "models"))
         assert defs.resolve_job_def("discover_courses").execute_in_process(instance=instance).success
         assert set(instance.get_dynamic_partitions("courses")) == {c.course_id for c in simulator.state.listed_courses()}

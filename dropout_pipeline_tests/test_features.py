@@ -12,6 +12,7 @@ from dropout_pipeline.definitions import build_definitions
 from dropout_pipeline.features import validation
 from dropout_pipeline.features.build import build_features
 from dropout_pipeline.features.dictionary import FEATURE_NAMES, feature_dictionary_markdown
+from dropout_pipeline.features.replay import AsOfGuard
 from dropout_pipeline.ingestion.pull import pull_course
 from dropout_pipeline.simulator.runner import simulator_thread
 from dropout_pipeline.lifecycle.failures import root_cause
@@ -216,3 +217,38 @@ def test_a_platform_ignoring_as_of_on_one_endpoint_is_refused_before_anything_is
     with engine_for(sqlite_url).connect() as connection:
         for table in (schema.student_features_history, schema.training_data):
             assert connection.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 0
+
+
+def _answers(day: date, enrolled: list[int], blocks: int, posts: dict[int, int], grades: dict[int, float]) -> dict[str, list[dict]]:
+    """What a platform answers as of `day`: enrolled learners, their blocks, posts and grades."""
+    at = datetime.combine(day, datetime.min.time())
+    return {
+        "enrollments": [{"user_id": u, "created": at} for u in enrolled],
+        "mooc_progress": [{"user_id": u, "completed_blocks": blocks, "last_activity": at if blocks else None} for u in enrolled],
+        "h5p_scores": [], "video_progress": [],
+        "mooc_grades": [{"user_id": u, "percent_grade": g, "sections_attempted": int(g > 0)} for u, g in grades.items()],
+        "mooc_discussions": [{"user_id": u, "total_interactions": n, "total_upvotes": 0} for u, n in posts.items()],
+        "dashboard_summary": [{"user_id": u, "completed_items": 0, "overall_completion": 0.0} for u in enrolled],
+    }
+
+
+START = date(2026, 9, 7)
+BEFORE, WEEK_1, END = date(2026, 9, 6), date(2026, 9, 13), date(2026, 12, 20)
+
+
+def test_an_honest_forum_whose_posts_all_came_in_week_one_is_not_refused_when_nobody_enrolled_before_the_start():
+    guard = AsOfGuard(START)
+    guard.observe(BEFORE, _answers(BEFORE, [], 0, {}, {}))
+    guard.observe(WEEK_1, _answers(WEEK_1, [1, 2], 3, {1: 2, 2: 1}, {1: 0.1, 2: 0.0}))
+    guard.observe(END, _answers(END, [1, 2], 40, {1: 2, 2: 1}, {1: 0.8, 2: 0.5}))
+    assert guard.problems() == {}
+
+
+def test_grades_that_ignore_as_of_are_refused_even_when_nobody_enrolled_before_the_start():
+    end_grades, end_posts = {1: 0.8, 2: 0.5}, {1: 2, 2: 1}
+    guard = AsOfGuard(START)
+    guard.observe(BEFORE, _answers(BEFORE, [], 0, {}, end_grades))  # today's grades, whatever the date asked
+    guard.observe(WEEK_1, _answers(WEEK_1, [1, 2], 3, end_posts, end_grades))
+    guard.observe(END, _answers(END, [1, 2], 40, end_posts, end_grades))
+    assert list(guard.problems()) == ["MOOC API GET /export/student-grades/"]
+    assert "before the course started, it answered work by 2 learners not enrolled then" in guard.problems()["MOOC API GET /export/student-grades/"]

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from dropout_pipeline.definitions import build_definitions
 from dropout_pipeline.defs.resources import ClockResource
-from dropout_pipeline.defs.schedules import daily_course_refresh_schedule, nightly_retrain_schedule
+from dropout_pipeline.defs.schedules import nightly_retrain_schedule
 from dropout_pipeline.defs.sensors import course_lifecycle_sensor
 from dropout_pipeline.features.calendar import CourseCalendar
 from dropout_pipeline.features.labels import training_weeks
@@ -86,15 +86,15 @@ def small_platform() -> Iterator[tuple[RunningSimulator, str]]:
 
 
 def daemon_day(simulator, instance, database_url, models, day: date) -> dict[str, list]:
-    """The daemon's day: the sensor after midnight, the 02:00 and 06:00 schedules, the sensor at noon."""
+    """The daemon's day: the sensor after midnight, the 02:00 schedule, the sensor at 06:00 and at noon."""
     simulator.control("clock", {"today": day.isoformat()})
     at = {moment: {**resources_for(simulator, database_url, models, today=day), "clock": ClockResource(today=f"{day}T{moment}")}
-          for moment in ("00:30", "12:00")}
+          for moment in ("00:30", "06:00", "12:00")}
     resources = resources_for(simulator, database_url, models, today=day)  # the schedules' time is their tick's
     defs = build_definitions(resources)
     runs = {"00:30": sensor_until_quiet(defs, instance, at["00:30"])}
     runs["02:00"] = scheduled(nightly_retrain_schedule, defs, instance, resources, day, 2)
-    runs["06:00"] = scheduled(daily_course_refresh_schedule, defs, instance, resources, day, 6)
+    runs["06:00"] = sensor_until_quiet(defs, instance, at["06:00"])
     runs["12:00"] = sensor_until_quiet(defs, instance, at["12:00"])
     return runs
 

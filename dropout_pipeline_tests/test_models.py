@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from dropout_pipeline.definitions import build_definitions
+from dropout_pipeline.lifecycle.facts import training_facts
 from dropout_pipeline.defs.resources import ClockResource
 from dropout_pipeline.defs.schedules import nightly_retrain_schedule
 from dropout_pipeline.modeling.retrain import CannotTrain, RetrainRequest, retrain, trainable_split
@@ -75,7 +76,9 @@ def test_a_target_that_cannot_be_trained_fails_its_own_check_the_other_trains_an
         versions = dict(connection.execute(sa.select(schema.model_registry.c.model_name, sa.func.max(schema.model_registry.c.model_version))
                                            .group_by(schema.model_registry.c.model_name)).all())
         assert default_model(connection, "fail")["model_version"] == 1
+        training = training_facts(connection)
     assert versions == {"fail_risk_model": 1, "dropout_risk_model": 2}  # nothing registered for the refused one
+    assert training.learned_rows < training.frozen_rows  # so the refused target is tried again at the next 02:00
     course_id = trained_copy["running"][0]
     instance.add_dynamic_partitions("courses", [course_id])
     refresh = defs.resolve_job_def("course_refresh").execute_in_process(instance=instance, partition_key=course_id)

@@ -44,19 +44,29 @@ def test_a_course_waits_runs_daily_freezes_once_and_rests_as_the_days_go_by():
     assert all(actions[date(2026, 10, 5) + timedelta(days=n)] == (CourseState.FINISHED, "none") for n in range(1, 4))
 
 
-def test_a_first_refresh_goes_with_the_sensor_after_six_and_waits_for_the_morning_before():
+def test_refreshes_go_with_the_sensor_from_six_so_they_score_with_the_nights_model():
     first = plan_day([course()], TRAINED, date(2026, 9, 7), {})
     again = plan_day([course(last_predicted=date(2026, 9, 7))], TRAINED, date(2026, 9, 8), {})
-    assert [run.first_refresh for run in first.runs] == [True]
-    assert first.runs_for(Trigger.SENSOR, MIDDAY) == first.runs_for(Trigger.MORNING, MIDDAY) == list(first.runs)
-    assert first.runs_for(Trigger.SENSOR, NIGHT) == []  # the 06:00 refresh scores it with the night's model
-    assert again.runs_for(Trigger.SENSOR, MIDDAY) == [] and [r.phase for r in again.runs_for(Trigger.MORNING, MIDDAY)] == [Phase.REFRESH]
+    for plan in (first, again):
+        assert [r.phase for r in plan.runs_for(Trigger.SENSOR, time(6))] == [Phase.REFRESH]
+        assert plan.runs_for(Trigger.SENSOR, time(5, 59)) == plan.runs_for(Trigger.NIGHTLY, time(2)) == []
+    assert "first predictions" in first.runs[0].reason and "first" not in again.runs[0].reason
 
 
-def test_the_morning_refresh_leaves_a_course_not_registered_yet_to_the_sensor():
-    plan = plan_day([course(has_partition=False)], TRAINED, date(2026, 9, 9), {})
-    assert [r.phase for r in plan.runs] == [Phase.REGISTER, Phase.REFRESH]
-    assert plan.runs_for(Trigger.MORNING, MIDDAY) == [] and len(plan.runs_for(Trigger.SENSOR, MIDDAY)) == 2
+def test_no_step_is_ever_launched_by_both_triggers():
+    """The sensor and the 02:00 schedule evaluate concurrently in the daemon: were a step
+    in both shares, it could be launched twice and two runs would write the same rows."""
+    plans = [
+        plan_day([course(has_partition=False), course(calendar=replace(CALENDAR, course_id="course-v1:T+OLD+2026_S1"))], grown, day, {})
+        for grown in (TRAINED, TrainingFacts(frozen_rows=900, learned_rows=500), TrainingFacts(frozen_rows=900, learned_rows=None))
+        for day in (date(2026, 9, 9), date(2026, 10, 6))
+    ]
+    assert {r.phase for plan in plans for r in plan.runs} == set(Phase)
+    for plan in plans:
+        for at in (NIGHT, time(2), time(6), MIDDAY):
+            by_sensor = {r.run_key for r in plan.runs_for(Trigger.SENSOR, at)}
+            assert not by_sensor & {r.run_key for r in plan.runs_for(Trigger.NIGHTLY, at)}
+        assert {r.run_key for r in plan.runs_for(Trigger.SENSOR, MIDDAY) + plan.runs_for(Trigger.NIGHTLY, time(2))} == {r.run_key for r in plan.runs}
 
 
 def test_course_model_mapping_turns_predictions_off_or_weekly():
@@ -105,7 +115,7 @@ def test_a_new_installation_trains_its_first_models_once_nothing_is_left_to_free
     assert [(r.phase, r.first_model) for r in freezing.runs] == [(Phase.FREEZE, False), (Phase.RETRAIN, False)]
     frozen = plan_day([course(frozen_rows=300)], untrained, day, {})
     assert [(r.phase, r.first_model) for r in frozen.runs_for(Trigger.SENSOR, NIGHT)] == [(Phase.RETRAIN, True)]
-    assert "no model trained yet: 500 training rows" in frozen.retrain_reason
+    assert "a target has no model yet: 500 training rows" in frozen.retrain_reason
 
 
 def test_new_and_changed_courses_are_registered_upcoming_ones_included():

@@ -8,7 +8,7 @@ from alembic import command
 
 from dropout_pipeline.features.dictionary import FEATURE_NAMES
 from dropout_pipeline.storage import schema
-from dropout_pipeline.storage.database import alembic_config, create_db_engine, engine_for, replace_rows
+from dropout_pipeline.storage.database import alembic_config, create_db_engine, engine_for, replace_rows, upsert_row
 
 
 def training_row(user_id: int, week: int = 1) -> dict:
@@ -144,3 +144,33 @@ def test_the_migration_moves_daily_refresh_rows_out_of_a_mixed_history_on_every_
     assert moved == [(date(2025, 2, 18), 2), (date(2025, 2, 19), 2)]
     assert frozen_after == frozen_before and len(frozen_after) == 2
     engine.dispose()
+
+
+def test_two_runs_storing_the_same_course_at_once_both_succeed_on_every_engine(any_database_url):
+    """The catalogue and a course's refresh both store the course's row. The second waits
+    for the first's transaction, then must update the row, not fail on its key."""
+    import threading
+    import time
+
+    engine = engine_for(any_database_url)
+    row = {"course_id": "course-v1:T+RACE+2026_S2", "display_name": "first", "org": "T", "start": datetime(2026, 9, 6, 17),
+           "end": None, "enrollment_count": 10, "discovered_at": datetime(2026, 9, 1)}
+    errors = []
+
+    def second_run() -> None:
+        try:
+            with engine.begin() as connection:
+                upsert_row(connection, schema.courses, {**row, "display_name": "second", "enrollment_count": 12})
+        except Exception as error:  # noqa: BLE001 - the test reports whatever the second run met
+            errors.append(error)
+
+    with engine.begin() as connection:
+        upsert_row(connection, schema.courses, row)
+        second = threading.Thread(target=second_run)
+        second.start()
+        time.sleep(1.0)  # the second run is now waiting for this transaction
+    second.join(timeout=60)
+    assert errors == []
+    with engine.connect() as connection:
+        stored = connection.execute(sa.select(schema.courses.c.display_name, schema.courses.c.enrollment_count)).all()
+    assert [tuple(r) for r in stored] == [("second", 12)]

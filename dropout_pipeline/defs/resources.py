@@ -26,7 +26,7 @@ DEFAULT_SENSOR_INTERVAL_SECONDS = 60
 
 
 def product_timezone() -> str:
-    """The platform's time zone: course dates, 'today', the 02:00 retrain and 06:00 refresh."""
+    """The platform's time zone: course dates, 'today', the 02:00 retrain and 06:00 refreshes."""
     return os.environ.get("DROPOUT_TIMEZONE", DEFAULT_TIMEZONE)
 
 
@@ -117,9 +117,10 @@ def _env_or(name: str, default, kind: type = str):
     return dg.EnvVar.int(name) if kind is int else dg.EnvVar(name)
 
 
-def build_resources() -> dict[str, dg.ConfigurableResource]:
+def build_resources(data_dir: Path = DEFAULT_DATA_DIR) -> dict[str, dg.ConfigurableResource]:
+    """Resources from the environment; what is not set lives in `data_dir` (as `database_url`)."""
     return {
-        "database": DatabaseResource(url=_env_or("DROPOUT_DB_URL", None)),
+        "database": DatabaseResource(url=_env_or("DROPOUT_DB_URL", default_database_url(data_dir))),
         "source_api": SourceApiResource(
             mooc_url=dg.EnvVar("MOOC_API_URL"),
             mooc_session_id=dg.EnvVar("MOOC_API_SESSIONID"),
@@ -132,7 +133,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
         "clock": ClockResource(today=os.environ.get("DROPOUT_TODAY"), timezone=product_timezone()),
         "settings": PipelineSettings(
             dropout_inactive_days=_env_or("DROPOUT_INACTIVE_DAYS", 30, int),
-            models_dir=_env_or("DROPOUT_MODELS_DIR", "data/models"),
+            models_dir=_env_or("DROPOUT_MODELS_DIR", str(data_dir / "models")),
             auc_floor=_env_or("DROPOUT_AUC_FLOOR", 0.70, float),
         ),
         "alert_webhook": AlertWebhookResource(url=_env_or("DROPOUT_ALERT_WEBHOOK_URL", None)),

@@ -21,9 +21,9 @@ def course_lifecycle_sensor(
     context: dg.SensorEvaluationContext, source_api: SourceApiResource, clock: ClockResource, database: DatabaseResource
 ) -> dg.SensorResult:
     """Asks the planner (dropout_pipeline.lifecycle.plan) what today needs now: a course new
-    in GET /courses/ is registered and, once running, predicted within a tick (from 06:00);
-    a course that has ended is frozen into training data; a new installation trains its
-    first models."""
+    in GET /courses/ is registered; from 06:00 every running course due is refreshed and
+    predicted (a new one within a tick); a course that has ended is frozen into training
+    data; a new installation trains its first models."""
     now = clock.clock().now()
     catalogue = platform_catalogue(source_api.client_settings(), clock.as_of())
     plan = plan_now(context.instance, database.engine(), catalogue, now.date())

@@ -8,10 +8,13 @@ not others, so each endpoint is judged on its own answers:
 
 - answers that carry times (enrolments, last activity, H5P finishes, video watching)
   may hold no time after the day asked for;
-- answers that carry none (grades, discussions, the H5P dashboard) may not be the
-  same for every learner the day before the course started and at its end, when the
-  timed answers show that work was done in between. (The day before the start, not
-  the first week: a forum whose only posts came in week 1 is honest.)
+- the course-level lists without times (grades, discussions), asked as of the day
+  before the course started, may hold no work by learners not enrolled that day;
+- answers without times (those two and the H5P dashboard) may not be the same for
+  every learner at the first snapshot with learners and at the end, when the timed
+  answers show that work was done in between. Grades and discussions are compared so
+  only from the day before the start (a forum whose only posts came in week 1 is
+  honest); the dashboard, from week 1 too, against H5P work.
 
 The guard keeps only per-learner summaries of two snapshots, not every snapshot's rows.
 """
@@ -47,6 +50,7 @@ UNTIMED_COLUMNS = {
     "mooc_discussions": ("total_interactions", "total_upvotes"),
     "dashboard_summary": ("completed_items", "overall_completion"),
 }
+LISTED_BY_COURSE = ("mooc_grades", "mooc_discussions")  # one list per course, not asked learner by learner
 
 
 def endpoint_of(table: str) -> str:
@@ -62,15 +66,18 @@ def _summary(rows: list[dict], columns: tuple[str, ...]) -> dict[int, tuple]:
     return {row["user_id"]: tuple(row[c] for c in columns) for row in rows}
 
 
-def _activity(tables: Mapping[str, list[dict]]) -> int:
-    """How much the timed endpoints say was done: blocks, H5P finishes, videos watched."""
-    return sum(row["completed_blocks"] for row in tables["mooc_progress"]) + len(tables["h5p_scores"]) + len(tables["video_progress"])
+def _activity(tables: Mapping[str, list[dict]]) -> dict[str, int]:
+    """How much work the timed endpoints say was done, as evidence for each untimed one: the
+    dashboard counts H5P work only, grades and discussions any work."""
+    h5p = len(tables["h5p_scores"])
+    everything = sum(row["completed_blocks"] for row in tables["mooc_progress"]) + h5p + len(tables["video_progress"])
+    return {"mooc_grades": everything, "mooc_discussions": everything, "dashboard_summary": h5p}
 
 
 @dataclass
 class _Snapshot:
     day: date
-    activity: int
+    activity: dict[str, int]
     untimed: dict[str, dict[int, tuple]]
 
 
@@ -78,38 +85,55 @@ class _Snapshot:
 class AsOfGuard:
     """Watches every replayed snapshot; `problems()` names each endpoint that ignored `as_of`."""
 
-    _timed_problems: dict[str, str] = field(default_factory=dict)
+    course_start: date
+    _found: dict[str, str] = field(default_factory=dict)
     _first: _Snapshot | None = None
     _latest: _Snapshot | None = None
 
     def observe(self, day: date, tables: Mapping[str, list[dict]]) -> None:
-        limit = datetime.combine(day, time()) + LATEST_HOUR_UTC_OF_A_LOCAL_DAY
-        for table, column in TIMED_COLUMNS.items():
-            late = [row[column] for row in tables[table] if row[column] is not None and row[column] > limit]
-            if late and endpoint_of(table) not in self._timed_problems:
-                self._timed_problems[endpoint_of(table)] = (
-                    f"asked as of {day}, it answered {len(late)} records stamped as late as {max(late):%Y-%m-%d}"
-                )
+        self._check_times(day, tables)
+        if day < self.course_start:
+            self._check_work_before_enrolment(day, tables)
         snapshot = _Snapshot(day, _activity(tables), {t: _summary(tables[t], columns) for t, columns in UNTIMED_COLUMNS.items()})
         if self._first is None and tables["enrollments"]:  # the earliest snapshot with learners to compare
             self._first = snapshot
         self._latest = snapshot
 
+    def _report(self, table: str, problem: str) -> None:
+        self._found.setdefault(endpoint_of(table), problem)
+
+    def _check_times(self, day: date, tables: Mapping[str, list[dict]]) -> None:
+        limit = datetime.combine(day, time()) + LATEST_HOUR_UTC_OF_A_LOCAL_DAY
+        for table, column in TIMED_COLUMNS.items():
+            late = [row[column] for row in tables[table] if row[column] is not None and row[column] > limit]
+            if late:
+                self._report(table, f"asked as of {day}, it answered {len(late)} records stamped as late as {max(late):%Y-%m-%d}")
+
+    def _check_work_before_enrolment(self, day: date, tables: Mapping[str, list[dict]]) -> None:
+        enrolled = {row["user_id"] for row in tables["enrollments"]}
+        for table in LISTED_BY_COURSE:
+            columns = UNTIMED_COLUMNS[table]
+            early = [row for row in tables[table] if row["user_id"] not in enrolled and any(row[c] for c in columns)]
+            if early:
+                self._report(table, f"asked as of {day}, before the course started, it answered work by {len(early)} learners not enrolled then")
+
     def problems(self) -> dict[str, str]:
-        problems = dict(self._timed_problems)
         first, latest = self._first, self._latest
-        if first is None or latest is None or latest.activity <= first.activity:
-            return problems  # nothing happened after the first week: equal answers are honest
+        if first is None or latest is None:
+            return dict(self._found)
         for table in UNTIMED_COLUMNS:
+            done_between = latest.activity[table] - first.activity[table]
+            if done_between <= 0 or (table in LISTED_BY_COURSE and first.day >= self.course_start):
+                continue  # nothing to show for, or a week-1 witness that an honest forum can match
             before, after = first.untimed[table], latest.untimed[table]
             common = before.keys() & after.keys()
             active = any(any(value for value in after[user]) for user in common)
             if common and active and all(before[user] == after[user] for user in common):
-                problems[endpoint_of(table)] = (
+                self._report(table, (
                     f"its answers as of {first.day} and {latest.day} are identical for all {len(common)} learners, "
-                    f"although {latest.activity - first.activity} more blocks, H5P scores and videos were done in between"
-                )
-        return problems
+                    f"although {done_between} more pieces of work were done in between"
+                ))
+        return dict(self._found)
 
 
 class AsOfIgnored(RuntimeError):
@@ -132,7 +156,7 @@ def replay_course(
 ) -> Replay:
     """Features as of the end of each date, from the platform's state `as_of` it; raises
     AsOfIgnored (before the caller writes anything) when an endpoint ignored `as_of`."""
-    guard, snapshots, calls, retries = AsOfGuard(), [], 0, 0
+    guard, snapshots, calls, retries = AsOfGuard(calendar.start_date), [], 0, 0
     courses = pd.DataFrame([course])
     before_start = calendar.start_date - timedelta(days=1)
     for number, day in enumerate([before_start, *dates]):

@@ -82,18 +82,23 @@ def course_facts(connection: sa.Connection, catalogue: Sequence[CatalogueEntry],
 
 
 def training_facts(connection: sa.Connection) -> TrainingFacts:
-    """Rows frozen, and the most any nightly model learned from: the table only grows, so
-    more rows than that means rows no model has seen (no clock involved)."""
+    """Rows frozen, and the fewest the newest model of any target learned from: the table
+    only grows, so more rows than that means rows some target has not seen (no clock
+    involved), and a target that failed to train is tried again. None while a target has
+    no model at all."""
     registry = schema.model_registry
     frozen = connection.execute(sa.select(sa.func.count()).select_from(schema.training_data)).scalar()
-    learned = connection.execute(
-        sa.select(sa.func.max(registry.c.training_rows)).where(registry.c.model_name.in_(list(NIGHTLY_MODELS.values())))
-    ).scalar()
+    learned_by_target = dict(connection.execute(
+        sa.select(registry.c.model_name, sa.func.max(registry.c.training_rows))
+        .where(registry.c.model_name.in_(list(NIGHTLY_MODELS.values())))
+        .group_by(registry.c.model_name)
+    ).all())
+    learned = min(learned_by_target.values()) if len(learned_by_target) == len(NIGHTLY_MODELS) else None
     return TrainingFacts(frozen_rows=int(frozen), learned_rows=learned)
 
 
 def platform_catalogue(settings: ClientSettings, as_of: date | None) -> list[CatalogueEntry]:
-    """The catalogue as the platform lists it now: what the sensor, the morning refresh and
-    `run` plan from, so a course the platform no longer lists is left alone."""
+    """The catalogue as the platform lists it now: what the sensor and `run` plan
+    from, so a course the platform no longer lists is left alone."""
     courses, _stats = pull_catalog(settings, as_of)
     return catalogue_from_api(courses)

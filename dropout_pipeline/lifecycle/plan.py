@@ -16,11 +16,12 @@ A day's work:
 
 Who launches what, in the order of the daemon's day (DAEMON_DAY):
 - the lifecycle sensor, every minute: registers, freezes, trains the very first models
-  of an installation once nothing is left to freeze, and, from 06:00, gives a course that
-  was never predicted its first predictions at once (the new-course latency); before
-  06:00 those wait for the morning refresh and the night's model;
-- the 02:00 schedule: retrain (after the night's freezes, before the refresh);
-- the 06:00 schedule: refresh.
+  of an installation once nothing is left to freeze, and, from 06:00, refreshes every
+  course due (after the night's model; a course that appears later in the day gets its
+  first predictions at the next tick: the new-course latency);
+- the 02:00 schedule: retrain (after the night's freezes, before the refreshes).
+The two never launch the same step, so no step runs twice at once. A sensor tick that
+fails (the platform down at 06:00) is simply tried again at the next one.
 `dropout-pipeline run` goes through DAEMON_DAY at once, planning again before each
 batch, so a day of `run` and a day of the daemon leave the same database.
 
@@ -62,14 +63,12 @@ class Phase(IntEnum):
 class Trigger(Enum):
     SENSOR = "sensor"
     NIGHTLY = "nightly"
-    MORNING = "morning"
 
 
 # The daemon's day: who acts, from what time.
 DAEMON_DAY = (
     (Trigger.SENSOR, time(0)),
     (Trigger.NIGHTLY, time(RETRAIN_HOUR)),
-    (Trigger.MORNING, time(REFRESH_HOUR)),
     (Trigger.SENSOR, time(REFRESH_HOUR)),
 )
 
@@ -114,7 +113,7 @@ class CourseFacts:
 @dataclass(frozen=True)
 class TrainingFacts:
     frozen_rows: int = 0
-    learned_rows: int | None = None  # the rows the newest nightly model learned from; None: none trained
+    learned_rows: int | None = None  # the fewest rows the newest model of a target learned from; None: a target has none
 
 
 @dataclass(frozen=True)
@@ -123,7 +122,6 @@ class PlannedRun:
     run_key: str
     reason: str
     partition_key: str | None = None
-    first_refresh: bool = False  # the course has never been predicted
     first_model: bool = False  # some target has no model at all, and no freeze is pending
 
     @property
@@ -153,14 +151,13 @@ class Plan:
         return [run for run in self.runs if run.phase is phase]
 
     def runs_for(self, trigger: Trigger, at: time) -> list[PlannedRun]:
-        """The runs this trigger launches at this local time (see the module docstring)."""
+        """The runs this trigger launches at this local time (see the module docstring). The
+        triggers' shares are disjoint: no step is ever launched by both."""
         if trigger is Trigger.NIGHTLY:
-            return self.in_phase(Phase.RETRAIN)
-        if trigger is Trigger.MORNING:  # a schedule cannot register: a course not registered yet waits for the sensor
-            return [run for run in self.in_phase(Phase.REFRESH) if run.partition_key not in self.new_partitions]
+            return [run for run in self.in_phase(Phase.RETRAIN) if not run.first_model]
         return [
             run for run in self.runs
-            if run.phase in (Phase.REGISTER, Phase.FREEZE) or run.first_model or (run.first_refresh and at.hour >= REFRESH_HOUR)
+            if run.phase in (Phase.REGISTER, Phase.FREEZE) or run.first_model or (run.phase is Phase.REFRESH and at.hour >= REFRESH_HOUR)
         ]
 
     def count(self, state: CourseState) -> int:
@@ -206,9 +203,8 @@ def _plan_course(course: CourseFacts, day: date, attempts: Mapping[str, Outcome]
         return step("none", f"predicted weekly: last on {course.last_predicted}, next on Monday"), None
     if course.model is None:
         return step("wait", "no fail-risk model yet: predicted once the first model is trained"), None
-    first = course.last_predicted is None
-    wanted = step("refresh", f"{'first predictions' if first else 'refresh'} with {course.model}")
-    planned = PlannedRun(Phase.REFRESH, run_key(Phase.REFRESH, day, course.course_id), wanted.reason, course.course_id, first_refresh=first)
+    wanted = step("refresh", f"{'first predictions' if course.last_predicted is None else 'refresh'} with {course.model}")
+    planned = PlannedRun(Phase.REFRESH, run_key(Phase.REFRESH, day, course.course_id), wanted.reason, course.course_id)
     return _unless_tried(wanted, planned, attempts)
 
 
@@ -222,7 +218,7 @@ def _plan_retrain(training: TrainingFacts, freezes_pending: int, day: date, atte
     if outcome is not None:
         return f"retraining {'running now' if outcome is Outcome.IN_FLIGHT else f'{outcome} today'}", None
     if training.learned_rows is None:
-        reason = f"no model trained yet: {training.frozen_rows} training rows"
+        reason = f"a target has no model yet: {training.frozen_rows} training rows"
     else:
         reason = f"{training.frozen_rows - training.learned_rows} training rows frozen since the models were last trained"
     return reason, PlannedRun(Phase.RETRAIN, key, reason, first_model=training.learned_rows is None and freezes_pending == 0)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from alembic import command
 from alembic.config import Config
 
@@ -174,6 +175,20 @@ def replace_rows(
     condition = sa.and_(*(table.c[name] == value for name, value in where.items()))
     connection.execute(table.delete().where(condition))
     return bulk_insert(connection, table, list(rows))
+
+
+def upsert_row(connection: sa.Connection, table: sa.Table, row: Mapping[str, Any]) -> None:
+    """Insert the row, or update the one with its primary key, in one statement: two runs
+    storing the same course at once (the catalogue and a course's refresh) both succeed,
+    where a delete then an insert fails one of them on PostgreSQL and MariaDB."""
+    keys = {column.name for column in table.primary_key.columns}
+    changes = {name: value for name, value in row.items() if name not in keys}
+    if connection.dialect.name in ("mysql", "mariadb"):
+        statement = mysql.insert(table).values(**row).on_duplicate_key_update(**changes)
+    else:
+        insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+        statement = insert(table).values(**row).on_conflict_do_update(index_elements=sorted(keys), set_=changes)
+    connection.execute(statement)
 
 
 def read_frame(connection: sa.Connection, query: sa.Select | sa.TextClause, **params: Any) -> pd.DataFrame:

@@ -6,7 +6,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from dropout_pipeline.storage import schema
-from dropout_pipeline.storage.database import read_frame, replace_rows
+from dropout_pipeline.storage.database import read_frame, replace_rows, upsert_row
 
 
 def replace_course_tables(connection: sa.Connection, course_id: str, tables: dict[str, list[dict]]) -> dict[str, int]:
@@ -15,7 +15,7 @@ def replace_course_tables(connection: sa.Connection, course_id: str, tables: dic
 
 
 def upsert_course(connection: sa.Connection, row: dict) -> None:
-    replace_rows(connection, schema.courses, {"course_id": row["course_id"]}, [row])
+    upsert_row(connection, schema.courses, row)
 
 
 def read_raw_columns(connection: sa.Connection, columns: dict[str, list[str]], course_id: str | None = None) -> dict[str, pd.DataFrame]:
