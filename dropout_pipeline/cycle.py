@@ -21,11 +21,12 @@ from datetime import date, datetime, timezone
 import dagster as dg
 import sqlalchemy as sa
 
-from dropout_pipeline.lifecycle.facts import CatalogueEntry
+from dropout_pipeline.lifecycle.facts import CatalogueEntry, catalogue_from_database
 from dropout_pipeline.lifecycle.failures import failure_reason
 from dropout_pipeline.lifecycle.plan import DAEMON_DAY, CourseState, Phase, Plan, PlannedRun, Trigger, run_key
 from dropout_pipeline.lifecycle.runs import plan_now, run_tags
 from dropout_pipeline.modeling.retrain import NIGHTLY_MODELS
+from dropout_pipeline.source_api.errors import SourceApiError
 
 
 @dataclass
@@ -124,10 +125,16 @@ def run_day(
         progress(f"  {'done' if step.ok else 'FAILED'}: {step.outcome}")
 
     carry_out(PlannedRun(Phase.REGISTER, run_key(Phase.REGISTER, day, "catalogue"), "store the catalogue"), "reading the catalogue (GET /courses/)")
-    catalogue = read_catalogue()
+    try:
+        catalogue, moments = read_catalogue(), DAEMON_DAY
+    except SourceApiError as error:  # as the daemon when the platform is down: no sensor work, the retrain from the stored courses
+        progress(f"  the platform cannot be reached ({error}): only the retrain, planned from the courses stored")
+        with engine.connect() as connection:
+            catalogue = catalogue_from_database(connection)
+        moments = tuple((trigger, at) for trigger, at in DAEMON_DAY if trigger is Trigger.NIGHTLY)
     plan = lambda: plan_now(instance, engine, catalogue, day, forget_failures_before=started)  # noqa: E731
     progress(_overview(plan()))
-    for trigger, at in DAEMON_DAY:
+    for trigger, at in moments:
         while runs := [run for run in plan().runs_for(trigger, at) if run.phase is not Phase.REGISTER]:
             for number, run in enumerate(runs, start=1):
                 subject = f"{run.partition_key}: " if run.partition_key else ""

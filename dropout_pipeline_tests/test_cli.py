@@ -2,8 +2,11 @@
 that follows the contract; quiet progress, a summary, and an exit status that tells."""
 
 import os
+import socket
 import subprocess
 import sys
+from datetime import timedelta
+
 from dropout_pipeline.simulator.server import Faults
 from dropout_pipeline_tests.conftest import TODAY, course_ids
 
@@ -60,3 +63,16 @@ def test_a_failed_course_fails_the_exit_status_not_the_others_and_run_tries_it_a
     assert f"{running[0]}: " in again.stdout.split("Most at-risk learners")[1]
     status = run_cli(["status", "--data-dir", str(tmp_path)], env, tmp_path)
     assert "predicted today" in next(line for line in status.stdout.splitlines() if line.startswith(running[0]))
+
+    # The next day the platform is down: the run says so, does what needs no platform, and fails.
+    down = {**env, "MOOC_API_URL": f"http://127.0.0.1:{closed_port()}/mooc", "DROPOUT_TODAY": (TODAY + timedelta(days=1)).isoformat()}
+    unreachable = run_cli(["run", "--data-dir", str(tmp_path)], down, tmp_path)
+    assert unreachable.returncode == 1 and "Traceback" not in unreachable.stderr, unreachable.stderr[-3000:]
+    assert "the platform cannot be reached" in unreachable.stdout and "only the retrain, planned from the courses stored" in unreachable.stdout
+    assert "discover_courses" in unreachable.stdout.split("Failures:")[1]
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

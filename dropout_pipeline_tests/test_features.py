@@ -12,6 +12,8 @@ from dropout_pipeline.definitions import build_definitions
 from dropout_pipeline.features import validation
 from dropout_pipeline.features.build import build_features
 from dropout_pipeline.features.dictionary import FEATURE_NAMES, feature_dictionary_markdown
+from dropout_pipeline.features.calendar import CourseCalendar
+from dropout_pipeline.features.labels import training_weeks, weeks_with_learners
 from dropout_pipeline.features.replay import AsOfGuard
 from dropout_pipeline.ingestion.pull import pull_course
 from dropout_pipeline.simulator.runner import simulator_thread
@@ -252,3 +254,16 @@ def test_grades_that_ignore_as_of_are_refused_even_when_nobody_enrolled_before_t
     guard.observe(END, _answers(END, [1, 2], 40, end_posts, end_grades))
     assert list(guard.problems()) == ["MOOC API GET /export/student-grades/"]
     assert "before the course started, it answered work by 2 learners not enrolled then" in guard.problems()["MOOC API GET /export/student-grades/"]
+
+
+def test_weeks_before_anyone_enrolled_need_no_training_rows_but_every_later_week_does():
+    calendar = CourseCalendar(COURSE, T("2026-09-06 17:00"), T("2026-10-04 16:59:59"))  # four weeks, 09-07 to 10-04 at UTC+7
+    first_enrolment = T("2026-09-16 10:00")  # in week 2 (local 09-16 17:00): nobody was there at the end of week 1
+    assert weeks_with_learners(calendar, first_enrolment) == [2, 3]
+    rows = lambda weeks: pd.DataFrame({"snapshot_week": weeks})  # noqa: E731
+    assert validation.every_week_covered(rows([2, 3]), training_weeks(calendar), weeks_with_learners(calendar, first_enrolment)).passed
+    assert validation.every_week_covered(rows([1, 2, 3]), training_weeks(calendar), weeks_with_learners(calendar, first_enrolment)).passed
+    gap = validation.every_week_covered(rows([3]), training_weeks(calendar), weeks_with_learners(calendar, first_enrolment))
+    assert not gap.passed and gap.metadata["missing_weeks"] == [2]
+    beyond = validation.every_week_covered(rows([2, 3, 4]), training_weeks(calendar), weeks_with_learners(calendar, first_enrolment))
+    assert not beyond.passed and beyond.metadata["unexpected_weeks"] == [4]  # the end week gives labels, not rows

@@ -11,11 +11,11 @@ from dropout_pipeline.defs.resources import ClockResource, DatabaseResource, Pip
 from dropout_pipeline.features import validation
 from dropout_pipeline.features.build import INPUT_COLUMNS, build_features
 from dropout_pipeline.features.calendar import CourseCalendar
-from dropout_pipeline.features.labels import snapshot_plan, training_rows, training_weeks
+from dropout_pipeline.features.labels import snapshot_plan, training_rows, training_weeks, weeks_with_learners
 from dropout_pipeline.features.replay import AsOfIgnored, replay_course
 from dropout_pipeline.storage import schema
 from dropout_pipeline.storage.feature_tables import insert_new_training_rows, read_history, replace_current_features, replace_snapshot
-from dropout_pipeline.storage.raw_tables import RAW_TABLE_NAMES, read_course, read_raw_columns
+from dropout_pipeline.storage.raw_tables import RAW_TABLE_NAMES, first_enrolment_in, read_course, read_raw_columns
 
 GROUP = "features"
 STALE_AFTER_HOURS = 36
@@ -151,12 +151,13 @@ def training_data(
         )
     with database.engine().connect() as connection:
         history = read_history(connection, course_id)
+        first_enrolment = first_enrolment_in(connection, course_id)
     try:
         rows = training_rows(history, calendar, settings.dropout_inactive_days, _utcnow())
     except ValueError as error:
         raise dg.Failure(str(error)) from None
     schema_outcome = validation.validate_training_rows(rows)
-    coverage = validation.every_week_covered(rows, training_weeks(calendar))
+    coverage = validation.every_week_covered(rows, training_weeks(calendar), weeks_with_learners(calendar, first_enrolment))
     added = 0
     if schema_outcome.passed and coverage.passed:
         with database.engine().begin() as connection:

@@ -14,7 +14,7 @@ from datetime import date, datetime
 
 import pandas as pd
 
-from dropout_pipeline.features.calendar import CourseCalendar
+from dropout_pipeline.features.calendar import HALF_DAY, CourseCalendar
 from dropout_pipeline.features.dictionary import FEATURE_NAMES
 
 
@@ -58,6 +58,16 @@ def training_weeks(calendar: CourseCalendar) -> list[int]:
     """The course weeks a finished course's training rows must cover: every week that
     ended before the course did (the end date itself only gives the labels)."""
     return [calendar.week_of(day) for day in calendar.weekly_snapshot_dates(until=calendar.end_date)]
+
+
+def weeks_with_learners(calendar: CourseCalendar, first_enrolment: datetime | None) -> list[int]:
+    """The training weeks by whose end someone had surely enrolled: those a replay must have
+    given rows for (a course nobody joined before week 3 has none for weeks 1 and 2).
+    Stored times are naive UTC, and a local date is at most half a day later."""
+    if first_enrolment is None:
+        return training_weeks(calendar)
+    surely_by = (first_enrolment + HALF_DAY).date()
+    return [calendar.week_of(day) for day in calendar.weekly_snapshot_dates(until=calendar.end_date) if day >= surely_by]
 
 
 def snapshot_plan(calendar: CourseCalendar, today: date) -> list[date]:

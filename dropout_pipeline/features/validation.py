@@ -115,13 +115,17 @@ def validate_training_rows(frame: pd.DataFrame) -> CheckOutcome:
     return _validate(feature_schema(labels, unique=("user_id", "course_id", "snapshot_week")), frame, "training_data")
 
 
-def every_week_covered(frame: pd.DataFrame, expected_weeks: Iterable[int]) -> CheckOutcome:
-    """Training rows for every course week before the end, and for no other week."""
-    expected, present = set(expected_weeks), set(frame["snapshot_week"].astype(int))
-    missing, unexpected = sorted(expected - present), sorted(present - expected)
+def every_week_covered(frame: pd.DataFrame, course_weeks: Iterable[int], weeks_with_learners: Iterable[int]) -> CheckOutcome:
+    """Training rows for every course week before the end in which learners were enrolled,
+    and for no week outside the course."""
+    allowed, expected, present = set(course_weeks), set(weeks_with_learners), set(frame["snapshot_week"].astype(int))
+    missing, unexpected = sorted(expected - present), sorted(present - allowed)
+    covered = f"all {len(expected)} weeks before the end with learners enrolled covered" + (
+        f" (nobody enrolled in weeks {sorted(allowed - expected)})" if allowed - expected else ""
+    )
     return CheckOutcome(
         not missing and not unexpected,
-        f"weeks missing {missing}, unexpected {unexpected}" if missing or unexpected else f"all {len(expected)} weeks before the end covered",
+        f"weeks missing {missing}, unexpected {unexpected}" if missing or unexpected else covered,
         {"expected_weeks": sorted(expected), "missing_weeks": missing, "unexpected_weeks": unexpected},
     )
 

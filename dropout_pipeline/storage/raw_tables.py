@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pandas as pd
 import sqlalchemy as sa
 
@@ -35,6 +37,11 @@ def read_course(connection: sa.Connection, course_id: str) -> dict | None:
 
 def course_ids_of_org(connection: sa.Connection, org: str) -> list[str]:
     return list(connection.execute(sa.select(schema.courses.c.course_id).where(schema.courses.c.org == org)).scalars())
+
+
+def first_enrolment_in(connection: sa.Connection, course_id: str) -> datetime | None:
+    table = schema.enrollments
+    return connection.execute(sa.select(sa.func.min(table.c.created)).where(table.c.course_id == course_id)).scalar()
 
 
 def enrolled_user_ids(connection: sa.Connection, course_id: str) -> list[int]:
