@@ -76,3 +76,10 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_a_setting_of_an_earlier_release_is_refused_by_its_new_name_not_silently_ignored(tmp_path):
+    env = {**os.environ, "RETRAIN_TIMEZONE": "Europe/Paris", "DAGSTER_HOME": str(tmp_path)}
+    done = run_cli(["status", "--data-dir", str(tmp_path)], env, tmp_path)
+    assert done.returncode != 0
+    assert "renamed settings in the environment: RETRAIN_TIMEZONE is now DROPOUT_TIMEZONE" in done.stderr.splitlines()[-1]

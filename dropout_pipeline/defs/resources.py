@@ -25,8 +25,19 @@ DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 DEFAULT_SENSOR_INTERVAL_SECONDS = 60
 
 
+# Settings of earlier releases: set, they would be silently ignored, so they are refused.
+RENAMED_SETTINGS = {"RETRAIN_TIMEZONE": "DROPOUT_TIMEZONE", "SOURCE_API_AS_OF": "DROPOUT_TODAY"}
+
+
+def refuse_renamed_settings() -> None:
+    found = [f"{old} is now {new}" for old, new in RENAMED_SETTINGS.items() if old in os.environ]
+    if found:
+        raise ValueError(f"renamed settings in the environment: {'; '.join(found)} (see the README's configuration table)")
+
+
 def product_timezone() -> str:
     """The platform's time zone: course dates, 'today', the 02:00 retrain and 06:00 refreshes."""
+    refuse_renamed_settings()
     return os.environ.get("DROPOUT_TIMEZONE", DEFAULT_TIMEZONE)
 
 
