@@ -14,6 +14,11 @@ from dropout_pipeline.storage.database import read_frame
 from dropout_pipeline.storage.model_tables import default_model, model_label
 
 
+def shown_score(score: float) -> str:
+    """One decimal, without claiming a certainty no model has: 99.97 reads '>99.9', not '100.0'."""
+    return ">99.9" if score >= 99.95 else "<0.1" if score < 0.05 else f"{score:.1f}"
+
+
 def _model_section(connection: sa.Connection) -> list[str]:
     lines = []
     for target, title in (("fail", "Fail-risk model"), ("dropout", "Dropout-risk model")):
@@ -24,12 +29,13 @@ def _model_section(connection: sa.Connection) -> list[str]:
         perf = schema.model_performance
         rows = read_frame(
             connection,
-            sa.select(perf.c.scorer, perf.c.snapshot_week, perf.c.n_samples, perf.c.roc_auc)
+            sa.select(perf.c.scorer, perf.c.snapshot_week, perf.c.n_samples, perf.c.roc_auc, perf.c.calibration_error)
             .where(perf.c.model_name == model["model_name"], perf.c.model_version == model["model_version"], perf.c.course_id == "all"),
         )
         table = rows.pivot_table(index="snapshot_week", columns="scorer", values="roc_auc", dropna=False)
         sizes = rows[rows["scorer"] == "catboost"].set_index("snapshot_week")["n_samples"]
-        overall = rows[rows["snapshot_week"].isna()].set_index("scorer")["roc_auc"]
+        overall_rows = rows[rows["snapshot_week"].isna()].set_index("scorer")
+        overall = overall_rows["roc_auc"]
         lines.append(
             f"{title}: {model_label(model)}, trained on {model['training_rows']} rows, "
             f"held out: {', '.join(model['holdout_courses'])}"
@@ -47,6 +53,8 @@ def _model_section(connection: sa.Connection) -> list[str]:
             f"{overall.get('catboost', float('nan')):8.3f}   {overall.get('logistic_regression', float('nan')):8.3f}   "
             f"{overall.get('rule_grade_activity', float('nan')):.3f}"
         )
+        if "catboost" in overall_rows.index:
+            lines.append(f"  Calibration error (ECE) of its scores on the held-out rows: {overall_rows.loc['catboost', 'calibration_error']:.3f}")
     return lines
 
 
@@ -64,7 +72,7 @@ def _at_risk_section(connection: sa.Connection, course_ids: list[str], top: int)
         students = students_with_latest_prediction(connection, course_id).head(top)
         for _, s in students.iterrows():
             reasons = "; ".join(r["text"] for r in (s["reasons"] or [])) or "no risk signal"
-            lines.append(f"  {s['fail_risk_score']:5.1f} {s['risk_level']:<6} {s['full_name'] or s['user_id']!s:<24} {reasons}")
+            lines.append(f"  {shown_score(s['fail_risk_score']):>5} {s['risk_level']:<6} {s['full_name'] or s['user_id']!s:<24} {reasons}")
     return lines
 
 

@@ -1,16 +1,20 @@
 """Predictions: history with one latest row, reasons, the race on PostgreSQL, the legacy queries."""
 
+import re
 import threading
 from datetime import date, datetime
 
 import dagster as dg
 import pandas as pd
+import pytest
 import sqlalchemy as sa
 
 from dropout_pipeline.definitions import build_definitions
 from dropout_pipeline.predictions.queries import course_statistics, model_comparison, prediction_history, students_with_latest_prediction
+from dropout_pipeline.predictions.reasons import PHRASINGS
 from dropout_pipeline.storage import schema
 from dropout_pipeline.storage.database import engine_for
+from dropout_pipeline.storage.feature_tables import read_current_features
 from dropout_pipeline.storage.prediction_tables import append_predictions
 from dropout_pipeline_tests.conftest import resources_for
 
@@ -59,10 +63,50 @@ def test_every_learner_is_shown_with_a_placeholder_then_scored_with_reasons_and_
     assert metadata["model"].value == "fail_risk_model v1" and sum(metadata["risk_levels"].value.values()) == learners
 
 
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def test_every_number_in_every_reason_is_the_value_of_the_feature_it_names_for_both_scores_and_the_top_ranks(simulator, trained_copy, instance):
+    """A reason states the learner's own value (as the feature dictionary stores it, shares
+    shown as %), lies on the risky side of the class median, and counts the classmates
+    better off: all three recomputed here from the features the course was scored on."""
+    defs = build_definitions(resources_for(simulator, trained_copy["url"], trained_copy["models"]))
+    course_id = trained_copy["running"][0]
+    instance.add_dynamic_partitions("courses", [course_id])
+    refresh(defs, instance, course_id)
+    with engine_for(trained_copy["url"]).connect() as connection:
+        features = read_current_features(connection, course_id).set_index("user_id")
+        latest = pd.read_sql(sa.select(schema.predictions).where(schema.predictions.c.course_id == course_id, schema.predictions.c.is_latest), connection)
+    checked = {"reasons": 0, "dropout_reasons": 0}
+    for row in latest.itertuples():
+        for kind in checked:
+            for given in getattr(row, kind):
+                feature, column = given["feature"], pd.to_numeric(features[given["feature"]], errors="coerce")
+                value = column.loc[row.user_id]
+                numbers = [float(n) for n in NUMBER.findall(given["text"])]
+                if pd.isna(value):
+                    assert given["value"] is None and numbers == [], given
+                    continue
+                phrasing = PHRASINGS[feature]
+                assert given["value"] == pytest.approx(value, abs=1e-3), given
+                assert (value < column.median()) if phrasing.risky == "low" else (value > column.median()), given
+                others = column.drop(index=row.user_id).dropna()
+                better = (others > value).mean() if phrasing.risky == "low" else (others < value).mean()
+                assert numbers[-1] == pytest.approx(100 * better, abs=0.5), given
+                if "{value" in phrasing.template:
+                    assert numbers[0] == pytest.approx(value * phrasing.scale, abs=0.5), given
+                    assert value * phrasing.scale >= 0, given  # "12 points below the average" is never said of a learner above it
+                checked[kind] += 1
+    assert checked["reasons"] > len(latest) and checked["dropout_reasons"] > len(latest)
+    for score in ("fail_risk_score", "dropout_risk_score"):  # calibrated, and the top of the list ranks: no ties at 100
+        top = latest[score].nlargest(10)
+        assert top.max() < 100 and top.is_unique, top.tolist()
+
+
 def scored_frame(course_id: str, users: range, score: float) -> pd.DataFrame:
     return pd.DataFrame({
         "user_id": list(users), "course_id": course_id, "fail_risk_score": score, "dropout_risk_score": None, "risk_level": "HIGH",
-        "snapshot_date": date(2026, 11, 22), "snapshot_grade": 10.0, "snapshot_completion_rate": 0.1, "reasons": [[] for _ in users],
+        "snapshot_date": date(2026, 11, 22), "snapshot_grade": 10.0, "snapshot_completion_rate": 0.1, "reasons": [[] for _ in users], "dropout_reasons": None,
     })
 
 

@@ -71,6 +71,8 @@ def _metadata(result: RetrainResult) -> dict:
         "per_week": dg.MetadataValue.md(per_week_table(result)),
         "against_baselines": dg.MetadataValue.md(overall_table(result)),
         "feature_importance": dg.MetadataValue.json(result.feature_importance),
+        "calibration": dg.MetadataValue.json(result.calibration),
+        "holdout_calibration_error": dg.MetadataValue.float(float(result.calibration["holdout_ece"])),
         "model_path": dg.MetadataValue.path(str(result.model_path)),
     }
 

@@ -9,12 +9,24 @@ from sklearn import metrics as skm
 CALIBRATION_BINS = 10
 
 
+def reliability_table(y_true: np.ndarray, probability: np.ndarray, bins: int = CALIBRATION_BINS) -> list[dict]:
+    """Per bin of predicted risk (equal widths): how many rows, the mean predicted risk and
+    the observed rate."""
+    y, p = np.asarray(y_true, dtype=int), np.asarray(probability, dtype=float)
+    edges = np.linspace(0, 1, bins + 1)
+    index = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+    return [
+        {"bin": f"{edges[b]:.1f}-{edges[b + 1]:.1f}", "n": int((index == b).sum()),
+         "mean_predicted": float(p[index == b].mean()), "observed_rate": float(y[index == b].mean())}
+        for b in range(bins) if (index == b).any()
+    ]
+
+
 def expected_calibration_error(y_true: np.ndarray, probability: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
     """Mean gap between predicted risk and observed rate, weighted by bin size."""
-    edges = np.linspace(0, 1, bins + 1)
-    index = np.clip(np.digitize(probability, edges[1:-1]), 0, bins - 1)
-    gaps = [abs(probability[index == b].mean() - y_true[index == b].mean()) * (index == b).mean() for b in range(bins) if (index == b).any()]
-    return float(sum(gaps))
+    table = reliability_table(y_true, probability, bins)
+    total = sum(row["n"] for row in table)
+    return float(sum(abs(row["mean_predicted"] - row["observed_rate"]) * row["n"] / total for row in table))
 
 
 def classification_metrics(y_true, probability, threshold: float) -> dict:

@@ -8,10 +8,13 @@ behind trend charts); it becomes the default only when it passes the gate: ROC A
 the holdout at least the floor, and not worse than the current default by more than the
 margin, compared like with like (see _champion_comparison). Its `training_rows` is every
 row it learned from, so rows frozen since (the table only grows) are what is new to it.
+Scores are calibrated (modeling.calibration): the judged model from its training courses'
+out-of-fold predictions, the deployed one from every out-of-sample prediction there is.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,7 +23,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from dropout_pipeline.modeling.metrics import classification_metrics, evaluation_rows
+from dropout_pipeline.modeling.calibration import PlattCalibration, out_of_fold
+from dropout_pipeline.modeling.metrics import classification_metrics, evaluation_rows, expected_calibration_error, reliability_table
 from dropout_pipeline.modeling.scorers import CatBoostScorer, fit_logistic_baseline, rule_baseline, target_values
 from dropout_pipeline.modeling.split import Split, holdout_split
 from dropout_pipeline.storage import model_tables
@@ -60,6 +64,7 @@ class RetrainResult:
     evaluations: dict[str, list[dict]]  # scorer -> rows (overall, per week, per course)
     feature_importance: dict[str, float]
     champion: dict | None = None  # the default it was compared to: both ROC AUCs and the courses compared on
+    calibration: dict = field(default_factory=dict)  # the map deployed, and ECE before/after on the holdout with its reliability table
     passed_floor: bool = False
     passed_champion: bool = False
     promoted: bool = False
@@ -154,15 +159,31 @@ def retrain(engine: sa.Engine, request: RetrainRequest) -> RetrainResult:
         serving = f"{model_tables.model_label(champion)} keeps serving" if champion else f"no {request.target}-risk model serves yet"
         raise CannotTrain(f"{reason}; {serving}") from None
     y_holdout = target_values(split.holdout, request.target)
+    y_train = target_values(split.train, request.target).to_numpy()
 
+    # Calibrated on the training courses' out-of-fold predictions: the holdout stays unseen.
+    train_oof = out_of_fold(split.train, y_train, lambda fit, rows: CatBoostScorer.fit(fit, request.target, request.iterations).raw_proba(rows))
     judged = CatBoostScorer.fit(split.train, request.target, request.iterations)
-    judged_p = judged.predict_proba(split.holdout)
+    judged = judged.calibrated(PlattCalibration.fit(train_oof, y_train) if train_oof is not None else None)
+    judged_raw_p, judged_p = judged.raw_proba(split.holdout), judged.predict_proba(split.holdout)
     evaluations = {
         "catboost": evaluation_rows(split.holdout, y_holdout, judged_p, THRESHOLD),
         "logistic_regression": evaluation_rows(split.holdout, y_holdout, fit_logistic_baseline(split.train, request.target)(split.holdout), THRESHOLD),
         "rule_grade_activity": evaluation_rows(split.holdout, y_holdout, rule_baseline(split.holdout), THRESHOLD),
     }
-    deployed = CatBoostScorer.fit(data, request.target, request.iterations)
+    # The deployed model's calibration learns from every out-of-sample prediction there is.
+    deployed_calibration = (
+        PlattCalibration.fit(np.concatenate([train_oof, judged_raw_p]), np.concatenate([y_train, y_holdout.to_numpy()]))
+        if train_oof is not None else None
+    )
+    deployed = CatBoostScorer.fit(data, request.target, request.iterations).calibrated(deployed_calibration)
+    calibration = {
+        "method": "platt" if deployed.calibration else "none: too few courses to cross-fit",
+        "deployed": dataclasses.asdict(deployed.calibration) if deployed.calibration else None,
+        "holdout_ece_raw": expected_calibration_error(y_holdout.to_numpy(), judged_raw_p),
+        "holdout_ece": expected_calibration_error(y_holdout.to_numpy(), judged_p),
+        "holdout_reliability": reliability_table(y_holdout.to_numpy(), judged_p),
+    }
     comparison = _champion_comparison(champion, seen, data, split, {"judged": judged, "deployed": deployed}, request)
 
     auc = evaluations["catboost"][0]["roc_auc"]
@@ -218,6 +239,7 @@ def retrain(engine: sa.Engine, request: RetrainRequest) -> RetrainResult:
         evaluations=evaluations,
         feature_importance=deployed.feature_importance(),
         champion=comparison,
+        calibration=calibration,
         passed_floor=passed_floor,
         passed_champion=passed_champion,
         promoted=promoted,

@@ -8,6 +8,7 @@ model and the same metrics.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from dropout_pipeline.features.dictionary import CATEGORICAL_FEATURES, FEATURE_NAMES
+from dropout_pipeline.modeling.calibration import PlattCalibration
 
 TARGETS = {"fail": "fail", "dropout": "is_dropout"}
 SEED = 20261122
@@ -43,6 +45,7 @@ def ordered(frame: pd.DataFrame) -> pd.DataFrame:
 class CatBoostScorer:
     model: CatBoostClassifier
     features: list[str]
+    calibration: PlattCalibration | None = None  # maps raw probabilities to calibrated ones (modeling.calibration)
 
     @classmethod
     def fit(cls, train: pd.DataFrame, target: str, iterations: int = 300) -> CatBoostScorer:
@@ -68,8 +71,16 @@ class CatBoostScorer:
         categorical = [f for f in self.features if f in CATEGORICAL_FEATURES]
         return Pool(frame[self.features], cat_features=categorical)
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+    def raw_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return self.model.predict_proba(self.pool(frame))[:, 1]
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """The risk as a probability: calibrated when a calibration was fitted."""
+        raw = self.raw_proba(frame)
+        return self.calibration(raw) if self.calibration else raw
+
+    def calibrated(self, calibration: PlattCalibration | None) -> CatBoostScorer:
+        return CatBoostScorer(self.model, self.features, calibration)
 
     def contributions(self, frame: pd.DataFrame) -> np.ndarray:
         """Per-row SHAP values (log-odds), one column per feature, bias column dropped."""
@@ -84,12 +95,17 @@ class CatBoostScorer:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.model.save_model(str(path))
         path.with_suffix(".features.json").write_text(json.dumps(self.features))
+        if self.calibration:
+            path.with_suffix(".calibration.json").write_text(json.dumps(dataclasses.asdict(self.calibration)))
 
     @classmethod
     def load(cls, path: Path) -> CatBoostScorer:
+        """A saved model; one saved before calibration existed loads without one (raw scores)."""
         model = CatBoostClassifier()
         model.load_model(str(path))
-        return cls(model, json.loads(path.with_suffix(".features.json").read_text()))
+        calibration_file = path.with_suffix(".calibration.json")
+        calibration = PlattCalibration(**json.loads(calibration_file.read_text())) if calibration_file.exists() else None
+        return cls(model, json.loads(path.with_suffix(".features.json").read_text()), calibration)
 
 
 def fit_logistic_baseline(train: pd.DataFrame, target: str):

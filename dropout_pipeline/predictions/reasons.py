@@ -1,82 +1,124 @@
-"""Why a learner is at risk, in words a teacher understands.
+"""Why a learner is at risk, in words a teacher understands, and can check.
 
-The reasons are the three features that pushed this learner's risk up the most
-(per-learner SHAP contributions from CatBoost), each phrased with the learner's value.
+A reason is a feature that raised this learner's score (a positive per-learner SHAP
+contribution) *and* whose value is on the risky side of the course's median. The second
+condition matters: a model may lean on a feature in a way that reads wrong for one
+learner ("completed less than ..." said of someone ahead of most of the class), and a
+teacher who sees one false reason trusts none. Each phrase states the learner's own
+value, then how many classmates are better off on it, and the reason carries both
+numbers, so every number in a phrase can be checked against the feature it names.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import numpy as np
 import pandas as pd
 
-from dropout_pipeline.features.dictionary import FEATURES
+REASONS_PER_SCORE = 3
 
-PHRASES: dict[str, str] = {
-    "days_since_last_activity": "No activity in the course for {value:.0f} days",
-    "has_any_activity": "Has never opened the course",
-    "days_inactive_share": "Inactive for {pct:.0f}% of the time since enrolling",
-    "mooc_grade_percentage": "Grade so far is only {value:.0f}%",
-    "grade_percentile_in_course": "Grade is lower than {rest:.0f}% of classmates",
-    "grade_minus_course_mean": "Grade is {neg:.0f} points below the class average",
-    "completion_percentile_in_course": "Has completed less than {rest:.0f}% of classmates",
-    "mooc_completion_rate": "Has completed {pct:.0f}% of the course material",
-    "progress_percent": "Course progress is {value:.0f}%",
-    "completed_blocks": "Completed only {value:.0f} course units",
-    "graded_attempt_rate": "Attempted {pct:.0f}% of graded assignments",
-    "graded_sections_attempted": "Attempted {value:.0f} graded assignments",
-    "attempted_sections_avg_percent": "Averages {value:.0f}% on the assignments attempted",
-    "h5p_completion_rate": "Finished {pct:.0f}% of the interactive exercises",
-    "h5p_completed_contents": "Finished {value:.0f} interactive exercises",
-    "h5p_score_percentage": "Scores {value:.0f}% on interactive exercises",
-    "h5p_days_since_last_finish": "Last finished an exercise {value:.0f} days ago",
-    "h5p_avg_attempts": "Needs {value:.1f} attempts per exercise on average",
-    "video_completed_videos": "Watched {value:.0f} videos to the end",
-    "video_watch_ratio": "Watches {pct:.0f}% of the videos started",
-    "video_watch_time_minutes": "Watched {value:.0f} minutes of video in all",
-    "video_days_since_last_watch": "Last watched a video {value:.0f} days ago",
-    "dashboard_overall_completion": "Completed {value:.0f}% of exercises and videos",
-    "discussion_total_interactions": "{value:.0f} posts in the forum",
-    "days_since_enrollment": "Enrolled {value:.0f} days ago",
-    "enrolled_days_after_start": "Enrolled {value:.0f} days after the course started",
-    "enrollment_mode": "Enrolled on the {value} track",
-    "mooc_is_passed": "Not yet above the pass mark",
+
+@dataclass(frozen=True)
+class Phrasing:
+    """How one feature reads as a reason. `template` shows the learner's value as
+    `{value}` (the stored value times `scale`: shares as %, a gap below the mean as a
+    positive number); `risky` is the side on which the value can explain risk;
+    `better_off` describes the classmates on the other side; `boundary`, where set, is a
+    value the learner's must also be beyond for the phrase to be true."""
+
+    template: str
+    risky: Literal["low", "high"]
+    better_off: str
+    scale: float = 1.0
+    boundary: float | None = None
+
+    def on_risky_side(self, value: float, of: float) -> bool:
+        return value < of if self.risky == "low" else value > of
+
+    def shown(self, value: float) -> float:
+        return value * self.scale
+
+
+PHRASINGS: dict[str, Phrasing] = {
+    "days_since_last_activity": Phrasing("No activity in the course for {value:.0f} days", "high", "were active more recently"),
+    "has_any_activity": Phrasing("Has never opened the course", "low", "have opened it"),
+    "days_inactive_share": Phrasing("Inactive for {value:.0f}% of the days since enrolling", "high", "were inactive for less of their time", 100),
+    "mooc_grade_percentage": Phrasing("Grade so far is {value:.0f}%", "low", "have a higher grade"),
+    "grade_percentile_in_course": Phrasing("Grade ranks at percentile {value:.0f} of the class", "low", "rank higher"),
+    "grade_minus_course_mean": Phrasing("Grade is {value:.0f} points below the class average", "low", "are closer to the average or above it", -1, 0.0),
+    "completion_percentile_in_course": Phrasing("Course completion ranks at percentile {value:.0f} of the class", "low", "rank higher"),
+    "mooc_completion_rate": Phrasing("Has completed {value:.0f}% of the course units", "low", "have completed more", 100),
+    "progress_percent": Phrasing("Course progress is {value:.0f}%", "low", "have progressed further"),
+    "completed_blocks": Phrasing("Has completed {value:.0f} course units", "low", "have completed more"),
+    "graded_attempt_rate": Phrasing("Has attempted {value:.0f}% of the graded assignments", "low", "have attempted more", 100),
+    "graded_sections_attempted": Phrasing("Has attempted {value:.0f} graded assignments", "low", "have attempted more"),
+    "attempted_sections_avg_percent": Phrasing("Averages {value:.0f}% on the assignments attempted", "low", "average more"),
+    "mooc_is_passed": Phrasing("Not yet above the pass mark", "low", "are above it"),
+    "h5p_completion_rate": Phrasing("Has finished {value:.0f}% of the interactive exercises", "low", "have finished more", 100),
+    "h5p_completed_contents": Phrasing("Has finished {value:.0f} interactive exercises", "low", "have finished more"),
+    "h5p_score_percentage": Phrasing("Scores {value:.0f}% on interactive exercises", "low", "score higher"),
+    "h5p_days_since_last_finish": Phrasing("Last finished an exercise {value:.0f} days ago", "high", "finished one more recently"),
+    "h5p_avg_attempts": Phrasing("Needs {value:.1f} attempts per exercise on average", "high", "need fewer"),
+    "video_completed_videos": Phrasing("Has watched {value:.0f} videos to the end", "low", "have watched more"),
+    "video_watch_ratio": Phrasing("Watches {value:.0f}% of the videos started", "low", "watch more of them", 100),
+    "video_watch_time_minutes": Phrasing("Has watched {value:.0f} minutes of video in all", "low", "have watched more"),
+    "video_days_since_last_watch": Phrasing("Last watched a video {value:.0f} days ago", "high", "watched one more recently"),
+    "dashboard_overall_completion": Phrasing("Has completed {value:.0f}% of the exercises and videos", "low", "have completed more"),
+    "discussion_total_interactions": Phrasing("Has posted {value:.0f} times in the forum", "low", "have posted more"),
+    "enrolled_days_after_start": Phrasing("Enrolled {value:.0f} days after the course started", "high", "enrolled earlier", boundary=0.0),
 }
 WHEN_NULL: dict[str, str] = {
     "days_since_last_activity": "Has never been active",
     "h5p_days_since_last_finish": "Has not finished any exercise",
     "video_days_since_last_watch": "Has not watched any video",
 }
-MEANINGS = {f.name: f.meaning for f in FEATURES}
 
 
-def phrase(feature: str, value) -> str:
-    template = PHRASES.get(feature)
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return WHEN_NULL.get(feature, f"{MEANINGS.get(feature, feature)}: unknown")
-    if template is None:
-        return f"{MEANINGS.get(feature, feature)}: {value:.2f}" if isinstance(value, float) else f"{MEANINGS.get(feature, feature)}: {value}"
-    if isinstance(value, str):
-        return template.format(value=value)
-    number = float(value)
-    return template.format(value=number, pct=100 * number, rest=100 - number, neg=-number)
+def _is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
 
 
-def top_reasons(frame: pd.DataFrame, features: list[str], contributions: np.ndarray, count: int = 3) -> list[list[dict]]:
-    """For each row, the `count` features raising its risk most, as dicts with text."""
-    order = np.argsort(-contributions, axis=1)[:, :count]
+def _classmates_better_off(column: pd.Series, value: float, risky: str) -> float:
+    """The share (%) of the course's other learners strictly better off on this feature."""
+    others = column.dropna()
+    if len(others) <= 1:
+        return 0.0
+    better = (others > value) if risky == "low" else (others < value)
+    return 100.0 * float(better.sum()) / (len(others) - 1)  # the learner is never better off than themself
+
+
+def reason(feature: str, value, column: pd.Series, contribution: float) -> dict | None:
+    """The reason a feature gives, or None when it cannot honestly be one for this learner."""
+    phrasing = PHRASINGS.get(feature)
+    if phrasing is None:
+        return None  # no direction known: stating it as a reason could mislead
+    base = {"feature": feature, "contribution": round(contribution, 4)}
+    if _is_missing(value):
+        return {**base, "value": None, "text": WHEN_NULL[feature]} if feature in WHEN_NULL else None
+    value = float(value)
+    beyond = [float(column.median())] + ([phrasing.boundary] if phrasing.boundary is not None else [])
+    if not all(phrasing.on_risky_side(value, of) for of in beyond):
+        return None  # on the safe side of the class: not a reason, whatever the model leaned on
+    share = _classmates_better_off(column, value, phrasing.risky)
+    text = phrasing.template.format(value=phrasing.shown(value)) + f", {share:.0f}% of classmates {phrasing.better_off}"
+    return {**base, "value": round(value, 3), "classmates_better_off": round(share, 1), "text": text}
+
+
+def top_reasons(frame: pd.DataFrame, features: list[str], contributions: np.ndarray) -> list[list[dict]]:
+    """For each learner (row of one course's `frame`), up to REASONS_PER_SCORE reasons, the
+    features that raised the score most first."""
+    order = np.argsort(-contributions, axis=1)
+    columns = {name: pd.to_numeric(frame[name], errors="coerce") for name in features if name in PHRASINGS}
     values = frame[features].to_numpy(dtype=object)
     reasons = []
-    for row, top in enumerate(order):
-        picked = [j for j in top if contributions[row, j] > 0]
-        reasons.append(
-            [
-                {
-                    "feature": features[j],
-                    "value": None if pd.isna(values[row, j]) else (values[row, j] if isinstance(values[row, j], str) else round(float(values[row, j]), 3)),
-                    "contribution": round(float(contributions[row, j]), 4),
-                    "text": phrase(features[j], values[row, j]),
-                }
-                for j in picked
-            ]
-        )
+    for row, ranked in enumerate(order):
+        found = []
+        for j in ranked:
+            if contributions[row, j] <= 0 or len(found) == REASONS_PER_SCORE:
+                break
+            if features[j] in columns and (given := reason(features[j], values[row, j], columns[features[j]], float(contributions[row, j]))):
+                found.append(given)
+        reasons.append(found)
     return reasons

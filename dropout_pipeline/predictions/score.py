@@ -10,6 +10,8 @@ import pandas as pd
 from dropout_pipeline.modeling.scorers import CatBoostScorer
 from dropout_pipeline.predictions.reasons import top_reasons
 
+SCORE_DECIMALS = 6
+
 
 @dataclass(frozen=True)
 class RiskLevels:
@@ -26,13 +28,29 @@ def score_learners(features: pd.DataFrame, fail_model: CatBoostScorer, dropout_m
     """One prediction row per learner (without model names or timestamps); none for a
     course nobody has enrolled in yet."""
     if features.empty:
-        return _prediction_rows(features, np.empty(0), np.empty(0), levels, [])
-    fail = np.round(100 * fail_model.predict_proba(features), 2)
-    dropout = np.round(100 * dropout_model.predict_proba(features), 2) if dropout_model is not None else np.full(len(features), np.nan)
-    return _prediction_rows(features, fail, dropout, levels, top_reasons(features, fail_model.features, fail_model.contributions(features)))
+        return _prediction_rows(features, np.empty(0), np.empty(0), levels, [], [])
+    fail = _score(fail_model, features)
+    fail_reasons = _reasons(features, fail_model)
+    if dropout_model is None:
+        dropout, dropout_reasons = np.full(len(features), np.nan), [None] * len(features)
+    else:
+        dropout, dropout_reasons = _score(dropout_model, features), _reasons(features, dropout_model)
+    return _prediction_rows(features, fail, dropout, levels, fail_reasons, dropout_reasons)
 
 
-def _prediction_rows(features: pd.DataFrame, fail: np.ndarray, dropout: np.ndarray, levels: RiskLevels, reasons: list) -> pd.DataFrame:
+def _score(model: CatBoostScorer, features: pd.DataFrame) -> np.ndarray:
+    """The calibrated probability x 100, kept fine enough that the top of a list still
+    ranks (learners at 99.996 and 99.991 are not tied at a rounded 100.0)."""
+    return np.round(100 * model.predict_proba(features), SCORE_DECIMALS)
+
+
+def _reasons(features: pd.DataFrame, model: CatBoostScorer) -> list[list[dict]]:
+    return top_reasons(features, model.features, model.contributions(features))
+
+
+def _prediction_rows(
+    features: pd.DataFrame, fail: np.ndarray, dropout: np.ndarray, levels: RiskLevels, fail_reasons: list, dropout_reasons: list
+) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "user_id": features["user_id"].to_numpy(),
@@ -43,6 +61,7 @@ def _prediction_rows(features: pd.DataFrame, fail: np.ndarray, dropout: np.ndarr
             "snapshot_date": features["snapshot_date"].to_numpy(),
             "snapshot_grade": features["mooc_grade_percentage"].to_numpy(),
             "snapshot_completion_rate": features["mooc_completion_rate"].to_numpy(),
-            "reasons": reasons,
+            "reasons": fail_reasons,
+            "dropout_reasons": dropout_reasons,
         }
     )
