@@ -34,7 +34,7 @@ class Phrasing:
     scale: float = 1.0
     boundary: float | None = None
 
-    def on_risky_side(self, value: float, of: float) -> bool:
+    def on_risky_side(self, value: np.ndarray, of: float) -> np.ndarray:
         return value < of if self.risky == "low" else value > of
 
     def shown(self, value: float) -> float:
@@ -76,49 +76,69 @@ WHEN_NULL: dict[str, str] = {
 }
 
 
-def _is_missing(value) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value))
+@dataclass(frozen=True)
+class Cohort:
+    """One feature across a course: the median that decides the risky side, and the sorted
+    values that count the classmates better off (a binary search, not a scan per learner)."""
+
+    median: float
+    ordered: np.ndarray
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> Cohort:
+        known = np.sort(values[~np.isnan(values)])
+        return cls(float(np.median(known)) if len(known) else float("nan"), known)
+
+    def better_off_shares(self, values: np.ndarray, risky: str) -> np.ndarray:
+        """For each learner's value, the share (%) of classmates strictly better off on it."""
+        if len(self.ordered) <= 1:
+            return np.zeros(len(values))
+        if risky == "low":
+            better = len(self.ordered) - np.searchsorted(self.ordered, values, side="right")
+        else:
+            better = np.searchsorted(self.ordered, values, side="left")
+        return 100.0 * better / (len(self.ordered) - 1)  # the learner is never better off than themself
 
 
-def _classmates_better_off(column: pd.Series, value: float, risky: str) -> float:
-    """The share (%) of the course's other learners strictly better off on this feature."""
-    others = column.dropna()
-    if len(others) <= 1:
-        return 0.0
-    better = (others > value) if risky == "low" else (others < value)
-    return 100.0 * float(better.sum()) / (len(others) - 1)  # the learner is never better off than themself
+def _honest(rows: int, features: list[str], values: dict[str, np.ndarray], cohorts: dict[str, Cohort]) -> np.ndarray:
+    """Rows x features: could this feature be given as this learner's reason? Phrased, and
+    on the risky side of the class median (and of the phrase's boundary), or missing with
+    a phrase for that."""
+    honest = np.zeros((rows, len(features)), dtype=bool)
+    for j, name in enumerate(features):
+        if name not in cohorts:
+            continue
+        phrasing, value = PHRASINGS[name], values[name]
+        with np.errstate(invalid="ignore"):
+            risky = phrasing.on_risky_side(value, cohorts[name].median)
+            if phrasing.boundary is not None:
+                risky &= phrasing.on_risky_side(value, phrasing.boundary)
+        honest[:, j] = np.where(np.isnan(value), name in WHEN_NULL, risky)
+    return honest
 
 
-def reason(feature: str, value, column: pd.Series, contribution: float) -> dict | None:
-    """The reason a feature gives, or None when it cannot honestly be one for this learner."""
-    phrasing = PHRASINGS.get(feature)
-    if phrasing is None:
-        return None  # no direction known: stating it as a reason could mislead
+def _describe(feature: str, value: float, share: float, contribution: float) -> dict:
     base = {"feature": feature, "contribution": round(contribution, 4)}
-    if _is_missing(value):
-        return {**base, "value": None, "text": WHEN_NULL[feature]} if feature in WHEN_NULL else None
-    value = float(value)
-    beyond = [float(column.median())] + ([phrasing.boundary] if phrasing.boundary is not None else [])
-    if not all(phrasing.on_risky_side(value, of) for of in beyond):
-        return None  # on the safe side of the class: not a reason, whatever the model leaned on
-    share = _classmates_better_off(column, value, phrasing.risky)
+    if np.isnan(value):
+        return {**base, "value": None, "text": WHEN_NULL[feature]}
+    phrasing = PHRASINGS[feature]
     text = phrasing.template.format(value=phrasing.shown(value)) + f", {share:.0f}% of classmates {phrasing.better_off}"
-    return {**base, "value": round(value, 3), "classmates_better_off": round(share, 1), "text": text}
+    return {**base, "value": round(float(value), 3), "classmates_better_off": round(float(share), 1), "text": text}
 
 
 def top_reasons(frame: pd.DataFrame, features: list[str], contributions: np.ndarray) -> list[list[dict]]:
-    """For each learner (row of one course's `frame`), up to REASONS_PER_SCORE reasons, the
-    features that raised the score most first."""
-    order = np.argsort(-contributions, axis=1)
-    columns = {name: pd.to_numeric(frame[name], errors="coerce") for name in features if name in PHRASINGS}
-    values = frame[features].to_numpy(dtype=object)
-    reasons = []
-    for row, ranked in enumerate(order):
-        found = []
-        for j in ranked:
-            if contributions[row, j] <= 0 or len(found) == REASONS_PER_SCORE:
-                break
-            if features[j] in columns and (given := reason(features[j], values[row, j], columns[features[j]], float(contributions[row, j]))):
-                found.append(given)
-        reasons.append(found)
-    return reasons
+    """For each learner (row of one course's `frame`), up to REASONS_PER_SCORE reasons: the
+    honest features (see _honest) that raised the score, the most first."""
+    phrased = [name for name in features if name in PHRASINGS]
+    values = {name: pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float) for name in phrased}
+    cohorts = {name: Cohort.of(values[name]) for name in phrased}
+    shares = {name: cohorts[name].better_off_shares(values[name], PHRASINGS[name].risky) for name in phrased}
+    usable = (contributions > 0) & _honest(len(frame), features, values, cohorts)
+    ranked = np.argsort(-np.where(usable, contributions, -np.inf), axis=1)[:, :REASONS_PER_SCORE]
+    return [
+        [
+            _describe(features[j], values[features[j]][row], shares[features[j]][row], float(contributions[row, j]))
+            for j in top if usable[row, j]
+        ]
+        for row, top in enumerate(ranked)
+    ]
