@@ -41,7 +41,7 @@ def main() -> None:
             print(overall_table(result))
             calibration = result.calibration
             print(f"\ncalibration ({calibration['method']}): ECE on the holdout {calibration['holdout_ece_raw']:.3f} raw -> "
-                  f"{calibration['holdout_ece']:.3f} calibrated (target <= 0.05); reliability:")
+                  f"{result.overall()['calibration_error']:.3f} calibrated (target <= 0.05); reliability:")
             for row in calibration["holdout_reliability"]:
                 print(f"  {row['bin']}  n={row['n']:>6}  predicted {row['mean_predicted']:.3f}  observed {row['observed_rate']:.3f}")
         with engine.connect() as connection:

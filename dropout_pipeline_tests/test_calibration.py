@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from dropout_pipeline.modeling.calibration import PlattCalibration, out_of_fold
 from dropout_pipeline.modeling.metrics import expected_calibration_error, reliability_table
@@ -34,7 +35,7 @@ def test_reliability_table_counts_every_row_once_and_ece_is_its_weighted_gap():
     table = reliability_table(y, p)
     assert sum(row["n"] for row in table) == len(y)
     assert [row["bin"] for row in table] == ["0.0-0.1", "0.1-0.2", "0.4-0.5", "0.5-0.6", "0.8-0.9", "0.9-1.0"]
-    assert expected_calibration_error(y, p) == np.mean(np.abs(p - y))  # one row a bin
+    assert expected_calibration_error(y, p) == pytest.approx(np.mean(np.abs(p - y)))  # one row a bin
 
 
 def test_out_of_fold_predictions_never_come_from_a_model_that_saw_the_course():
@@ -54,3 +55,9 @@ def test_out_of_fold_predictions_never_come_from_a_model_that_saw_the_course():
     one_outcome_course = np.array([1] * 5 + [0, 1, 0, 1, 1] * 3)
     assert out_of_fold(rows, np.where(rows["course_id"] == "a", 1, 0), fit_then_predict) is None  # a fold would learn one outcome
     assert out_of_fold(rows, one_outcome_course, fit_then_predict) is not None
+
+
+def test_no_signal_out_of_fold_gives_no_map_rather_than_one_that_reverses_the_ranking():
+    rng = np.random.default_rng(3)
+    raw = rng.uniform(0.05, 0.95, 2000)
+    assert PlattCalibration.fit(raw, (raw < 0.5).astype(int)) is None  # higher raw, less risk: refused

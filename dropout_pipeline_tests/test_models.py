@@ -1,18 +1,21 @@
 """Models: the 2 AM schedule, versions, the champion/challenger gate, honest and repeatable evaluation."""
 
 from datetime import datetime, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
 from dropout_pipeline.definitions import build_definitions
-from dropout_pipeline.lifecycle.facts import training_facts
 from dropout_pipeline.defs.resources import ClockResource
 from dropout_pipeline.defs.schedules import nightly_retrain_schedule
+from dropout_pipeline.lifecycle.facts import training_facts
 from dropout_pipeline.modeling.retrain import CannotTrain, RetrainRequest, retrain, trainable_split
+from dropout_pipeline.modeling.scorers import CatBoostScorer
 from dropout_pipeline.modeling.split import holdout_split
 from dropout_pipeline.storage import schema
 from dropout_pipeline.storage.database import engine_for
@@ -186,3 +189,17 @@ def test_a_domain_model_serves_its_courses_and_the_default_serves_the_rest(simul
     assert model["is_active"] and not model["is_default"]
     assert {c for c, name in picked.items() if name == f"{org.lower()}_fail"} == {c for c, o in orgs.items() if o == org}
     assert {name for c, name in picked.items() if orgs[c] != org} == {"fail_risk_model"}
+
+
+def test_the_deployed_model_is_calibrated_and_a_model_saved_before_calibration_still_loads(trained_copy):
+    with engine_for(trained_copy["url"]).connect() as connection:
+        fail = default_model(connection, "fail")
+        rows = read_training_data(connection).head(500)
+    path = Path(fail["model_path"])
+    model = CatBoostScorer.load(path)
+    assert model.calibration is not None and model.calibration.slope > 0
+    raw, calibrated = model.raw_proba(rows), model.predict_proba(rows)
+    assert not np.allclose(raw, calibrated) and (np.diff(calibrated[np.argsort(raw)]) >= 0).all()  # the ranking kept
+    assert 0 < fail["metrics"]["calibration_error"] < 0.1 and fail["metrics"]["n_samples"] > 0  # measured on the held-out courses, with n
+    path.with_suffix(".calibration.json").unlink()  # as saved by an earlier release
+    assert np.allclose(CatBoostScorer.load(path).predict_proba(rows), raw)

@@ -5,13 +5,14 @@ import threading
 from datetime import date, datetime
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
 from dropout_pipeline.definitions import build_definitions
 from dropout_pipeline.predictions.queries import course_statistics, model_comparison, prediction_history, students_with_latest_prediction
-from dropout_pipeline.predictions.reasons import PHRASINGS
+from dropout_pipeline.predictions.reasons import PHRASINGS, top_reasons
 from dropout_pipeline.storage import schema
 from dropout_pipeline.storage.database import engine_for
 from dropout_pipeline.storage.feature_tables import read_current_features
@@ -90,7 +91,7 @@ def test_every_number_in_every_reason_is_the_value_of_the_feature_it_names_for_b
                 phrasing = PHRASINGS[feature]
                 assert given["value"] == pytest.approx(value, abs=1e-3), given
                 assert (value < column.median()) if phrasing.risky == "low" else (value > column.median()), given
-                others = column.drop(index=row.user_id).dropna()
+                others = column.drop(index=row.user_id)  # classmates without a value are never better off, but count
                 better = (others > value).mean() if phrasing.risky == "low" else (others < value).mean()
                 assert numbers[-1] == pytest.approx(100 * better, abs=0.5), given
                 if "{value" in phrasing.template:
@@ -140,3 +141,15 @@ def test_racing_prediction_runs_leave_exactly_one_latest_row_per_learner_on_post
     latest = rows[rows["is_latest"]]
     assert len(latest) == len(users) and latest["user_id"].is_unique
     assert latest["model_version"].nunique() == 1  # the latest rows all come from the run that committed last
+
+
+def test_classmates_without_a_value_are_never_better_off_but_are_counted():
+    """Ten learners: six never active, four last active 1, 2, 3 and 20 days ago. The one at
+    20 days: three of nine classmates were active more recently, not all of them."""
+    days = pd.DataFrame({"days_since_last_activity": [np.nan] * 6 + [1.0, 2.0, 3.0, 20.0]})
+    contributions = np.ones((10, 1))
+    reasons = top_reasons(days, ["days_since_last_activity"], contributions)
+    assert reasons[9] == [{"feature": "days_since_last_activity", "contribution": 1.0, "value": 20.0, "classmates_better_off": 33.3,
+                           "text": "No activity in the course for 20 days, 33% of classmates were active more recently"}]
+    assert reasons[0] == [{"feature": "days_since_last_activity", "contribution": 1.0, "value": None, "text": "Has never been active"}]
+    assert reasons[6] == reasons[7] == []  # below the active learners' median: not a reason

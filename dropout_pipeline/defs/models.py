@@ -72,7 +72,7 @@ def _metadata(result: RetrainResult) -> dict:
         "against_baselines": dg.MetadataValue.md(overall_table(result)),
         "feature_importance": dg.MetadataValue.json(result.feature_importance),
         "calibration": dg.MetadataValue.json(result.calibration),
-        "holdout_calibration_error": dg.MetadataValue.float(float(result.calibration["holdout_ece"])),
+        "holdout_calibration_error": dg.MetadataValue.float(float(overall["calibration_error"] or 0.0)),
         "model_path": dg.MetadataValue.path(str(result.model_path)),
     }
 

@@ -47,7 +47,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("mooc_completion_rate", "Share of blocks completed", "mooc_progress.completion_rate", "0-1", "float"),
     Feature("has_any_activity", "1 if the learner has ever opened the course", "mooc_progress.last_activity", "0/1", "int"),
     Feature("days_since_last_activity", "Days from the last activity to the snapshot date (null: never active)", "mooc_progress.last_activity", "days", "float", nullable=True),
-    Feature("days_inactive_share", "Days since last activity (or since enrolment, if never active) over days enrolled", "mooc_progress.last_activity, enrollments.created", "0-1", "float"),
+    Feature("days_inactive_share", "Days since last activity (or since enrolment, if never active) over days in the course (since enrolment, or since the start for those who enrolled before it)", "mooc_progress.last_activity, enrollments.created", "0-1", "float"),
     # Discussions
     Feature("discussion_threads_count", "Forum threads started", "mooc_discussions.threads_count", "count", "int"),
     Feature("discussion_comments_count", "Forum comments written", "mooc_discussions.comments_count", "count", "int"),

@@ -5,7 +5,8 @@ top of every list read 100.0, so it did not rank). A Platt map (a logistic regre
 the raw log-odds) is fitted on predictions the model made for courses it did not learn
 from, here from a course-grouped cross-fit, so the scores mean what they say on new
 courses. Platt rather than isotonic: it is strictly increasing, so it keeps the model's
-ranking and adds no ties, and its two numbers need little data.
+ranking and adds no ties (a map that would reverse it is refused), and its two numbers
+need little data.
 """
 
 from __future__ import annotations
@@ -36,9 +37,12 @@ class PlattCalibration:
         return 1 / (1 + np.exp(-(self.slope * _log_odds(probability) + self.intercept)))
 
     @classmethod
-    def fit(cls, probability: np.ndarray, y_true: np.ndarray) -> PlattCalibration:
+    def fit(cls, probability: np.ndarray, y_true: np.ndarray) -> PlattCalibration | None:
+        """The map, or None when it would not be increasing (out-of-fold predictions with no
+        signal): reasons and rankings rest on higher raw scores meaning more risk."""
         model = LogisticRegression(C=1e6, max_iter=1000).fit(_log_odds(probability).reshape(-1, 1), np.asarray(y_true, dtype=int))
-        return cls(float(model.coef_[0, 0]), float(model.intercept_[0]))
+        slope = float(model.coef_[0, 0])
+        return cls(slope, float(model.intercept_[0])) if slope > 0 else None
 
 
 def out_of_fold(

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from dropout_pipeline.modeling.calibration import PlattCalibration, out_of_fold
 from dropout_pipeline.modeling.metrics import classification_metrics, evaluation_rows, expected_calibration_error, reliability_table
-from dropout_pipeline.modeling.scorers import CatBoostScorer, fit_logistic_baseline, rule_baseline, target_values
+from dropout_pipeline.modeling.scorers import CatBoostScorer, fit_logistic_baseline, ordered, rule_baseline, target_values
 from dropout_pipeline.modeling.split import Split, holdout_split
 from dropout_pipeline.storage import model_tables
 from dropout_pipeline.storage.feature_tables import read_training_data
@@ -150,7 +150,7 @@ def retrain(engine: sa.Engine, request: RetrainRequest) -> RetrainResult:
     """Fit, evaluate, register and gate a new version; CannotTrain (nothing registered) when
     the data cannot give an honest model."""
     with engine.connect() as connection:
-        data = read_training_data(connection, request.course_ids)
+        data = ordered(read_training_data(connection, request.course_ids))  # row order never changes a result
         champion = model_tables.default_model(connection, request.target) if request.domain == "all" else model_tables.latest_active(connection, request.model_name)
         seen = model_tables.courses_learned_by(connection, champion["model_name"], champion["model_version"]) if champion else set()
     try:
@@ -178,10 +178,9 @@ def retrain(engine: sa.Engine, request: RetrainRequest) -> RetrainResult:
     )
     deployed = CatBoostScorer.fit(data, request.target, request.iterations).calibrated(deployed_calibration)
     calibration = {
-        "method": "platt" if deployed.calibration else "none: too few courses to cross-fit",
+        "method": "platt" if deployed.calibration else "none: too few courses, a fold with one outcome, or no signal out of fold",
         "deployed": dataclasses.asdict(deployed.calibration) if deployed.calibration else None,
-        "holdout_ece_raw": expected_calibration_error(y_holdout.to_numpy(), judged_raw_p),
-        "holdout_ece": expected_calibration_error(y_holdout.to_numpy(), judged_p),
+        "holdout_ece_raw": expected_calibration_error(y_holdout.to_numpy(), judged_raw_p),  # calibrated: evaluations' calibration_error
         "holdout_reliability": reliability_table(y_holdout.to_numpy(), judged_p),
     }
     comparison = _champion_comparison(champion, seen, data, split, {"judged": judged, "deployed": deployed}, request)

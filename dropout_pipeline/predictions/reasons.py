@@ -26,7 +26,7 @@ class Phrasing:
     `{value}` (the stored value times `scale`: shares as %, a gap below the mean as a
     positive number); `risky` is the side on which the value can explain risk;
     `better_off` describes the classmates on the other side; `boundary`, where set, is a
-    value the learner's must also be beyond for the phrase to be true."""
+    value the learner's must also be beyond for the phrase to be true and not read "0"."""
 
     template: str
     risky: Literal["low", "high"]
@@ -42,12 +42,12 @@ class Phrasing:
 
 
 PHRASINGS: dict[str, Phrasing] = {
-    "days_since_last_activity": Phrasing("No activity in the course for {value:.0f} days", "high", "were active more recently"),
+    "days_since_last_activity": Phrasing("No activity in the course for {value:.0f} days", "high", "were active more recently", boundary=1.0),
     "has_any_activity": Phrasing("Has never opened the course", "low", "have opened it"),
-    "days_inactive_share": Phrasing("Inactive for {value:.0f}% of the days since enrolling", "high", "were inactive for less of their time", 100),
+    "days_inactive_share": Phrasing("Inactive for {value:.0f}% of their time in the course", "high", "were inactive for less of theirs", 100),
     "mooc_grade_percentage": Phrasing("Grade so far is {value:.0f}%", "low", "have a higher grade"),
     "grade_percentile_in_course": Phrasing("Grade ranks at percentile {value:.0f} of the class", "low", "rank higher"),
-    "grade_minus_course_mean": Phrasing("Grade is {value:.0f} points below the class average", "low", "are closer to the average or above it", -1, 0.0),
+    "grade_minus_course_mean": Phrasing("Grade is {value:.0f} points below the class average", "low", "are closer to the average or above it", -1, -1.0),
     "completion_percentile_in_course": Phrasing("Course completion ranks at percentile {value:.0f} of the class", "low", "rank higher"),
     "mooc_completion_rate": Phrasing("Has completed {value:.0f}% of the course units", "low", "have completed more", 100),
     "progress_percent": Phrasing("Course progress is {value:.0f}%", "low", "have progressed further"),
@@ -59,15 +59,15 @@ PHRASINGS: dict[str, Phrasing] = {
     "h5p_completion_rate": Phrasing("Has finished {value:.0f}% of the interactive exercises", "low", "have finished more", 100),
     "h5p_completed_contents": Phrasing("Has finished {value:.0f} interactive exercises", "low", "have finished more"),
     "h5p_score_percentage": Phrasing("Scores {value:.0f}% on interactive exercises", "low", "score higher"),
-    "h5p_days_since_last_finish": Phrasing("Last finished an exercise {value:.0f} days ago", "high", "finished one more recently"),
+    "h5p_days_since_last_finish": Phrasing("Last finished an exercise {value:.0f} days ago", "high", "finished one more recently", boundary=1.0),
     "h5p_avg_attempts": Phrasing("Needs {value:.1f} attempts per exercise on average", "high", "need fewer"),
     "video_completed_videos": Phrasing("Has watched {value:.0f} videos to the end", "low", "have watched more"),
-    "video_watch_ratio": Phrasing("Watches {value:.0f}% of the videos started", "low", "watch more of them", 100),
+    "video_watch_ratio": Phrasing("Has watched {value:.0f}% of the length of the videos started", "low", "watched more of theirs", 100),
     "video_watch_time_minutes": Phrasing("Has watched {value:.0f} minutes of video in all", "low", "have watched more"),
-    "video_days_since_last_watch": Phrasing("Last watched a video {value:.0f} days ago", "high", "watched one more recently"),
+    "video_days_since_last_watch": Phrasing("Last watched a video {value:.0f} days ago", "high", "watched one more recently", boundary=1.0),
     "dashboard_overall_completion": Phrasing("Has completed {value:.0f}% of the exercises and videos", "low", "have completed more"),
     "discussion_total_interactions": Phrasing("Has posted {value:.0f} times in the forum", "low", "have posted more"),
-    "enrolled_days_after_start": Phrasing("Enrolled {value:.0f} days after the course started", "high", "enrolled earlier", boundary=0.0),
+    "enrolled_days_after_start": Phrasing("Enrolled {value:.0f} days after the course started", "high", "enrolled earlier", boundary=1.0),
 }
 WHEN_NULL: dict[str, str] = {
     "days_since_last_activity": "Has never been active",
@@ -78,26 +78,29 @@ WHEN_NULL: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Cohort:
-    """One feature across a course: the median that decides the risky side, and the sorted
-    values that count the classmates better off (a binary search, not a scan per learner)."""
+    """One feature across a course: the median of the known values, which decides the risky
+    side, and those values sorted, to count the classmates better off (a binary search,
+    not a scan per learner). A classmate without a value (never active, nothing started)
+    is never better off, but is a classmate: they count in the share's denominator."""
 
     median: float
     ordered: np.ndarray
+    learners: int
 
     @classmethod
     def of(cls, values: np.ndarray) -> Cohort:
         known = np.sort(values[~np.isnan(values)])
-        return cls(float(np.median(known)) if len(known) else float("nan"), known)
+        return cls(float(np.median(known)) if len(known) else float("nan"), known, len(values))
 
     def better_off_shares(self, values: np.ndarray, risky: str) -> np.ndarray:
         """For each learner's value, the share (%) of classmates strictly better off on it."""
-        if len(self.ordered) <= 1:
+        if self.learners <= 1:
             return np.zeros(len(values))
         if risky == "low":
             better = len(self.ordered) - np.searchsorted(self.ordered, values, side="right")
         else:
             better = np.searchsorted(self.ordered, values, side="left")
-        return 100.0 * better / (len(self.ordered) - 1)  # the learner is never better off than themself
+        return 100.0 * better / (self.learners - 1)  # the learner is never better off than themself
 
 
 def _honest(rows: int, features: list[str], values: dict[str, np.ndarray], cohorts: dict[str, Cohort]) -> np.ndarray:

@@ -309,7 +309,7 @@ predictions = sa.Table(
     sa.Column("snapshot_grade", sa.Float),
     sa.Column("snapshot_completion_rate", sa.Float),
     sa.Column("reasons", sa.JSON, nullable=False),  # behind the fail-risk score
-    sa.Column("dropout_reasons", sa.JSON),  # behind the dropout-risk score (NULL: predicted without a dropout model)
+    sa.Column("dropout_reasons", sa.JSON(none_as_null=True)),  # behind the dropout-risk score (NULL: predicted without a dropout model)
     sa.Column("predicted_at", sa.DateTime, nullable=False),
     sa.Column("is_latest", sa.Boolean, nullable=False),
     sa.Index("ix_predictions_user_course", "user_id", "course_id"),
