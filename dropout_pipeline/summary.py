@@ -8,7 +8,8 @@ import sqlalchemy as sa
 
 from dropout_pipeline.cycle import CycleReport
 from dropout_pipeline.lifecycle.plan import CourseState, Phase
-from dropout_pipeline.predictions.queries import course_statistics, students_with_latest_prediction
+from dropout_pipeline.modeling.metrics import WORKLIST_SHARE
+from dropout_pipeline.predictions.queries import course_statistics, worklist
 from dropout_pipeline.storage import schema
 from dropout_pipeline.storage.database import read_frame
 from dropout_pipeline.storage.model_tables import default_model, model_label
@@ -65,12 +66,12 @@ def _at_risk_section(connection: sa.Connection, course_ids: list[str], top: int)
         if stats["not_yet_predicted"] == stats["total_students"]:
             lines.append(f"{course_id}: not predicted yet ({stats['total_students']} learners with features)")
             continue
+        listed = worklist(connection, course_id)
         lines.append(
             f"{course_id}: {stats['total_students']} learners, mean fail risk {stats['avg_risk_score']:.1f}, "
-            f"{stats['high_risk_count']} at HIGH risk, {stats['not_yet_predicted']} not yet predicted"
+            f"{stats['high_risk_count']} at HIGH risk, {stats['not_yet_predicted']} not yet predicted; worklist of {len(listed)}"
         )
-        students = students_with_latest_prediction(connection, course_id).head(top)
-        for _, s in students.iterrows():
+        for _, s in listed.head(top).iterrows():
             reasons = "; ".join(r["text"] for r in (s["reasons"] or [])) or "no risk signal"
             lines.append(f"  {shown_score(s['fail_risk_score']):>5} {s['risk_level']:<6} {s['full_name'] or s['user_id']!s:<24} {reasons}")
     return lines
@@ -106,7 +107,8 @@ def render_summary(engine: sa.Engine, report: CycleReport, top: int = 5) -> str:
             "",
             *_model_section(connection),
             "",
-            f"Most at-risk learners of each running course (top {top}, with the reasons behind each score):",
+            f"Most at-risk learners of each running course: the first {top} of its worklist (its riskiest {WORKLIST_SHARE:.0%}, "
+            "or the course's own share in course_model_mapping), with the reasons behind each score:",
             *_at_risk_section(connection, running, top),
         ]
     if report.failures:

@@ -1,5 +1,6 @@
 """Predictions: history with one latest row, reasons, the race on PostgreSQL, the legacy queries."""
 
+import math
 import re
 import threading
 from datetime import date, datetime
@@ -11,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from dropout_pipeline.definitions import build_definitions
-from dropout_pipeline.predictions.queries import course_statistics, model_comparison, prediction_history, students_with_latest_prediction
+from dropout_pipeline.predictions.queries import course_statistics, model_comparison, prediction_history, students_with_latest_prediction, worklist
 from dropout_pipeline.predictions.reasons import PHRASINGS, top_reasons
 from dropout_pipeline.storage import schema
 from dropout_pipeline.storage.database import engine_for
@@ -153,3 +154,22 @@ def test_classmates_without_a_value_are_never_better_off_but_are_counted():
                            "text": "No activity in the course for 20 days, 33% of classmates were active more recently"}]
     assert reasons[0] == [{"feature": "days_since_last_activity", "contribution": 1.0, "value": None, "text": "Has never been active"}]
     assert reasons[6] == reasons[7] == []  # below the active learners' median: not a reason
+
+
+def test_the_worklist_is_the_riskiest_predicted_share_of_the_course_default_or_its_own(simulator, trained_copy, instance):
+    defs = build_definitions(resources_for(simulator, trained_copy["url"], trained_copy["models"]))
+    course_id = trained_copy["running"][0]
+    instance.add_dynamic_partitions("courses", [course_id])
+    refresh(defs, instance, course_id)
+    engine = engine_for(trained_copy["url"])
+    with engine.connect() as connection:
+        everyone = students_with_latest_prediction(connection, course_id)
+        default = worklist(connection, course_id)
+    assert len(default) == math.ceil(0.10 * len(everyone)) > 0
+    assert default["fail_risk_score"].is_monotonic_decreasing and default["fail_risk_score"].min() >= everyone["fail_risk_score"].iloc[len(default)]
+    with engine.begin() as connection:
+        connection.execute(schema.course_model_mapping.insert(), [{"course_id": course_id, "model_name": "fail_risk_model", "auto_predict": True,
+                                                                  "predict_frequency": "daily", "worklist_share": 0.25, "updated_at": datetime(2026, 11, 22)}])
+    with engine.connect() as connection:
+        own = worklist(connection, course_id)
+    assert len(own) == math.ceil(0.25 * len(everyone)) and own.head(len(default)).equals(default)

@@ -85,7 +85,7 @@ def test_replace_rows_rolls_back_to_the_previous_rows_when_the_new_ones_fail(sql
         assert connection.execute(sa.select(schema.mooc_discussions.c.threads_count)).scalars().all() == [1]
 
 
-HEAD = "0004"
+HEAD = "0005"
 RACER = """
 import sys, time
 from dropout_pipeline.storage.database import create_db_engine, upgrade_schema

@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
 CALIBRATION_BINS = 10
+# The share of a course a teacher can follow up each week: the worklist is its riskiest
+# learners. A course can set its own (course_model_mapping.worklist_share).
+WORKLIST_SHARE = 0.10
+
+
+def worklist_size(learners: int, share: float = WORKLIST_SHARE) -> int:
+    return min(learners, max(1, math.ceil(share * learners))) if learners else 0
+
+
+def worklist_metrics(y_true: np.ndarray, probability: np.ndarray, lists: np.ndarray, share: float = WORKLIST_SHARE) -> dict:
+    """Precision and recall of worklists: within each list (one course on one date), its
+    riskiest `share` of learners are flagged; pooled over the lists."""
+    y, p = np.asarray(y_true, dtype=int), np.asarray(probability, dtype=float)
+    flagged = np.zeros(len(y), dtype=bool)
+    for key in np.unique(lists):
+        members = np.flatnonzero(lists == key)
+        riskiest = members[np.argsort(-p[members], kind="stable")[: worklist_size(len(members), share)]]
+        flagged[riskiest] = True
+    positives = int(y.sum())
+    return {
+        "worklist_share": share,
+        "worklist_precision": float(y[flagged].mean()) if flagged.any() else None,
+        "worklist_recall": float(y[flagged].sum() / positives) if positives else None,
+    }
 
 
 def reliability_table(y_true: np.ndarray, probability: np.ndarray, bins: int = CALIBRATION_BINS) -> list[dict]:
@@ -52,16 +78,18 @@ def classification_metrics(y_true, probability, threshold: float) -> dict:
 
 
 def evaluation_rows(holdout: pd.DataFrame, y_true: pd.Series, probability: np.ndarray, threshold: float) -> list[dict]:
-    """Metrics for all held-out rows, per snapshot week, and per held-out course."""
+    """Metrics for all held-out rows, per snapshot week, and per held-out course; worklists
+    are drawn per course and week, as a teacher gets them."""
     y = np.asarray(y_true, dtype=int)
     p = np.asarray(probability, dtype=float)
-    rows = [{"course_id": "all", "snapshot_week": None, **classification_metrics(y, p, threshold)}]
-    weeks = holdout["snapshot_week"].to_numpy()
-    for week in sorted(np.unique(weeks)):
-        mask = weeks == week
-        rows.append({"course_id": "all", "snapshot_week": int(week), **classification_metrics(y[mask], p[mask], threshold)})
-    courses = holdout["course_id"].to_numpy()
-    for course in sorted(np.unique(courses)):
-        mask = courses == course
-        rows.append({"course_id": str(course), "snapshot_week": None, **classification_metrics(y[mask], p[mask], threshold)})
+    weeks, courses = holdout["snapshot_week"].to_numpy(), holdout["course_id"].to_numpy()
+    lists = np.char.add(np.char.add(courses.astype(str), "|"), weeks.astype(str))
+
+    def row(course: str, week: int | None, mask: np.ndarray) -> dict:
+        return {"course_id": course, "snapshot_week": week, **classification_metrics(y[mask], p[mask], threshold),
+                **worklist_metrics(y[mask], p[mask], lists[mask])}
+
+    rows = [row("all", None, np.ones(len(y), dtype=bool))]
+    rows += [row("all", int(week), weeks == week) for week in sorted(np.unique(weeks))]
+    rows += [row(str(course), None, courses == course) for course in sorted(np.unique(courses))]
     return rows

@@ -10,18 +10,23 @@ def _fmt(value) -> str:
 
 
 def per_week_table(result: RetrainResult) -> str:
-    """Markdown: ROC AUC per snapshot week for the model and each baseline, with n."""
+    """Markdown: ROC AUC per snapshot week for the model and each baseline, with n, and how
+    well the model fills worklists."""
     scorers = list(result.evaluations)
-    weeks = {row["snapshot_week"]: row for row in result.per_week("catboost")}
     by_scorer = {s: {row["snapshot_week"]: row for row in result.per_week(s)} for s in scorers}
-    header = "| week | n | positives | " + " | ".join(f"{s} AUC" for s in scorers) + " | catboost PR AUC | catboost F1 |"
-    lines = [header, "|" + "---|" * (len(scorers) + 5)]
-    for week, row in sorted(weeks.items()):
-        aucs = " | ".join(_fmt(by_scorer[s][week]["roc_auc"]) for s in scorers)
-        lines.append(f"| {week} | {row['n_samples']} | {row['n_positive']} | {aucs} | {_fmt(row['pr_auc'])} | {_fmt(row['f1_score'])} |")
-    overall = " | ".join(_fmt(result.overall(s)["roc_auc"]) for s in scorers)
-    all_row = result.overall()
-    lines.append(f"| all | {all_row['n_samples']} | {all_row['n_positive']} | {overall} | {_fmt(all_row['pr_auc'])} | {_fmt(all_row['f1_score'])} |")
+    table = [(week, {s: by_scorer[s][week] for s in scorers}) for week in sorted(by_scorer["catboost"])]
+    table.append(("all", {s: result.overall(s) for s in scorers}))
+    header = (
+        "| week | n | positives | " + " | ".join(f"{s} AUC" for s in scorers)
+        + " | catboost PR AUC | catboost F1 | worklist precision | worklist recall |"
+    )
+    lines = [header, "|" + "---|" * (len(scorers) + 7)]
+    for week, rows in table:
+        row, aucs = rows["catboost"], " | ".join(_fmt(rows[s]["roc_auc"]) for s in scorers)
+        lines.append(
+            f"| {week} | {row['n_samples']} | {row['n_positive']} | {aucs} | {_fmt(row['pr_auc'])} | {_fmt(row['f1_score'])} "
+            f"| {_fmt(row['worklist_precision'])} | {_fmt(row['worklist_recall'])} |"
+        )
     return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import sqlalchemy as sa
 
+from dropout_pipeline.modeling.metrics import WORKLIST_SHARE, worklist_size
 from dropout_pipeline.storage import schema
 from dropout_pipeline.storage.database import read_frame
 
@@ -42,6 +43,23 @@ def students_with_latest_prediction(connection: sa.Connection, course_id: str) -
         .order_by(score.desc(), f.c.user_id)
     )
     return read_frame(connection, query)
+
+
+def worklist(connection: sa.Connection, course_id: str) -> pd.DataFrame:
+    """The learners a teacher follows up this week: the riskiest predicted learners, as many
+    as the course's worklist share (course_model_mapping, else the default) of its
+    predicted learners. A learner not predicted yet is never on it."""
+    mapping = connection.execute(
+        sa.select(schema.course_model_mapping.c.worklist_share).where(schema.course_model_mapping.c.course_id == course_id)
+    ).scalar()
+    query = (
+        sa.select(p.c.user_id, e.c.full_name, p.c.fail_risk_score, p.c.risk_level, p.c.dropout_risk_score, p.c.reasons, p.c.snapshot_date)
+        .select_from(p.join(e, sa.and_(e.c.user_id == p.c.user_id, e.c.course_id == p.c.course_id)))
+        .where(p.c.course_id == course_id, p.c.is_latest.is_(True))
+        .order_by(p.c.fail_risk_score.desc(), p.c.user_id)
+    )
+    predicted = read_frame(connection, query)
+    return predicted.head(worklist_size(len(predicted), mapping if mapping is not None else WORKLIST_SHARE))
 
 
 def prediction_history(connection: sa.Connection, user_id: int, course_id: str) -> pd.DataFrame:

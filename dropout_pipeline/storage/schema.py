@@ -281,6 +281,9 @@ model_performance = sa.Table(
     sa.Column("calibration_error", sa.Float),
     sa.Column("threshold", sa.Float),
     sa.Column("confusion_matrix", sa.JSON),
+    sa.Column("worklist_share", sa.Float),  # the riskiest share of each course and week flagged
+    sa.Column("worklist_precision", sa.Float),
+    sa.Column("worklist_recall", sa.Float),
     sa.Column("evaluated_at", sa.DateTime, nullable=False),
 )
 
@@ -291,6 +294,7 @@ course_model_mapping = sa.Table(
     sa.Column("model_name", sa.String(100), nullable=False),
     sa.Column("auto_predict", sa.Boolean, nullable=False, default=True),
     sa.Column("predict_frequency", sa.String(20), nullable=False, default="daily"),
+    sa.Column("worklist_share", sa.Float),  # NULL: modeling.metrics.WORKLIST_SHARE
     sa.Column("updated_at", sa.DateTime, nullable=False),
 )
 

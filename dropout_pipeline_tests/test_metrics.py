@@ -1,11 +1,11 @@
-"""Calibration: Platt scaling fitted out of sample, keeping the ranking, measured by ECE."""
+"""Calibration (Platt scaling fitted out of sample, keeping the ranking, measured by ECE) and worklist metrics."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from dropout_pipeline.modeling.calibration import PlattCalibration, out_of_fold
-from dropout_pipeline.modeling.metrics import expected_calibration_error, reliability_table
+from dropout_pipeline.modeling.metrics import expected_calibration_error, reliability_table, worklist_metrics, worklist_size
 
 
 def overconfident_sample(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -61,3 +61,12 @@ def test_no_signal_out_of_fold_gives_no_map_rather_than_one_that_reverses_the_ra
     rng = np.random.default_rng(3)
     raw = rng.uniform(0.05, 0.95, 2000)
     assert PlattCalibration.fit(raw, (raw < 0.5).astype(int)) is None  # higher raw, less risk: refused
+
+
+def test_worklists_flag_the_riskiest_share_of_each_course_and_week_and_pool_them():
+    # Two lists of ten: the riskiest one of each is flagged (10%, at least one).
+    y = np.array([1, 0, 0, 0, 0, 0, 0, 0, 1, 0] + [0, 1, 0, 0, 0, 0, 0, 0, 0, 0])
+    p = np.array([0.9, 0.8, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.2, 0.1] + [0.9, 0.5, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
+    lists = np.repeat(["a|1", "b|1"], 10)
+    assert worklist_size(10) == 1 and worklist_size(11) == 2 and worklist_size(0) == 0 and worklist_size(3, 0.5) == 2
+    assert worklist_metrics(y, p, lists) == {"worklist_share": 0.1, "worklist_precision": 0.5, "worklist_recall": 1 / 3}
