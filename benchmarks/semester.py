@@ -6,7 +6,8 @@ day. Each simulated day, the platform's clock moves and the product does what th
 would do that day (`run_day`: the lifecycle sensor until quiet, the 02:00 retrain, the
 sensor's 06:00 refreshes), on SQLite. Printed per day: wall time, rows frozen, models trained, and
 the prediction coverage of the running courses: learners the platform lists as enrolled
-that day who have a prediction made that day (target: 100% every day).
+that day who have a prediction made that day (target: 100% every day). Exits 1 when a run
+failed or a day's coverage fell short.
 
     .venv/bin/python -m benchmarks.semester [--days 120] [--courses 12]
 """
@@ -14,6 +15,7 @@ that day who have a prediction made that day (target: 100% every day).
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from datetime import date, timedelta
@@ -106,6 +108,8 @@ def main() -> None:
     print(f"\n{len(seconds)} days: wall time mean {sum(seconds) / len(seconds):.1f} s, max {max(seconds):.1f} s, total {sum(seconds) / 60:.1f} min; "
           f"{totals['frozen']} rows frozen; {totals['models']} models trained; lowest daily coverage {totals['worst']:.1%}; "
           f"{totals['failures']} failed runs")
+    if totals["failures"] or totals["worst"] < 1.0:
+        sys.exit("the semester did not run clean: see the failed runs or the coverage above")
 
 
 if __name__ == "__main__":

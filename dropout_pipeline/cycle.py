@@ -42,8 +42,11 @@ class CycleReport:
     steps: list[StepResult] = field(default_factory=list)
     plan: Plan | None = None  # where every course stands once the cycle is done
 
+    def attempted(self, phase: Phase) -> list[StepResult]:
+        return [step for step in self.steps if step.run.phase is phase]
+
     def succeeded(self, phase: Phase) -> list[StepResult]:
-        return [step for step in self.steps if step.run.phase is phase and step.ok]
+        return [step for step in self.attempted(phase) if step.ok]
 
     @property
     def failures(self) -> list[StepResult]:
@@ -142,6 +145,6 @@ def run_day(
             if trigger is not Trigger.SENSOR:
                 break  # a schedule ticks once; the sensor ticks until it has nothing left to launch
     report.plan = plan()
-    if not [step for step in report.steps if step.run.phase is Phase.RETRAIN]:
+    if not report.attempted(Phase.RETRAIN):
         progress(f"retrain: {report.plan.retrain_reason}")
     return report

@@ -79,7 +79,7 @@ def _at_risk_section(connection: sa.Connection, course_ids: list[str], top: int)
 
 def _cycle_line(report: CycleReport) -> str:
     frozen, predicted = report.succeeded(Phase.FREEZE), report.succeeded(Phase.REFRESH)
-    retrained = [step for step in report.steps if step.run.phase is Phase.RETRAIN]
+    retrained = report.attempted(Phase.RETRAIN)
     retrain = retrained[0].outcome if retrained else f"not needed ({report.plan.retrain_reason})"
     return (
         f"This cycle: {_courses(len(frozen))} frozen, {_courses(len(predicted))} predicted, {len(report.failures)} failed. "

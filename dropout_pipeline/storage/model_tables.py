@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from dropout_pipeline.storage import schema
-from dropout_pipeline.storage.database import bulk_insert
+from dropout_pipeline.storage.database import bulk_insert, upsert_row
 
 registry = schema.model_registry
 
@@ -70,13 +70,10 @@ def courses_learned_by(connection: sa.Connection, model_name: str, model_version
 
 
 def map_courses(connection: sa.Connection, course_ids: Iterable[str], model_name: str, now: datetime, auto_predict: bool = True, frequency: str = "daily") -> None:
-    table = schema.course_model_mapping
+    """Map each course to the model; what else its mapping holds (its worklist share) stays."""
     for course_id in course_ids:
-        connection.execute(table.delete().where(table.c.course_id == course_id))
-        connection.execute(
-            table.insert(),
-            [{"course_id": course_id, "model_name": model_name, "auto_predict": auto_predict, "predict_frequency": frequency, "updated_at": now}],
-        )
+        row = {"course_id": course_id, "model_name": model_name, "auto_predict": auto_predict, "predict_frequency": frequency, "updated_at": now}
+        upsert_row(connection, schema.course_model_mapping, row)
 
 
 def course_mapping(connection: sa.Connection, course_id: str) -> dict | None:
