@@ -15,18 +15,14 @@ FEATURE_DICTIONARY_PATH = Path("docs/feature_dictionary.md")
 def _simulate(args: argparse.Namespace) -> int:
     from dropout_pipeline.simulator.runner import serve
     from dropout_pipeline.simulator.server import Faults, SimulatorState
-    from dropout_pipeline.simulator.world import PLATFORM_TZ, WorldSettings
+    from dropout_pipeline.simulator.world import PLATFORM_TZ, profile_settings
 
-    world = WorldSettings(
+    shape = ("past_semesters", "courses_per_semester", "running_courses", "min_learners", "max_learners", "rolling_courses", "rolling_span_days")
+    world = profile_settings(
+        args.profile,
         seed=args.seed,
         today=args.today or datetime.now(PLATFORM_TZ).date(),
-        past_semesters=args.past_semesters,
-        courses_per_semester=args.courses_per_semester,
-        running_courses=args.running_courses,
-        min_learners=args.min_learners,
-        max_learners=args.max_learners,
-        rolling_courses=args.rolling_courses,
-        rolling_span_days=args.rolling_span_days,
+        **{name: getattr(args, name) for name in shape if getattr(args, name) is not None},  # unset: the profile's own
     )
     faults = Faults(
         h5p_latency_ms=args.h5p_latency_ms,
@@ -48,21 +44,29 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+PROFILE_HELP = (
+    "default: an easy platform whose outcomes follow behaviour closely; realistic: loose links, heavy tails, "
+    "withdrawals, courses of 30 to 5,000 learners without H5P or videos, few finished courses"
+)
+
+
 def _add_simulate(commands) -> None:
     from dropout_pipeline.simulator.server import DEFAULT_SESSION_ID, DEFAULT_TOKEN
+    from dropout_pipeline.simulator.world import PROFILES
 
     p = commands.add_parser("simulate", help="serve the MOOC and H5P APIs of a simulated platform on loopback")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--today", type=date.fromisoformat, default=None, help="the simulator's clock (default: today on the platform, UTC+7)")
-    p.add_argument("--past-semesters", type=int, default=3)
-    p.add_argument("--courses-per-semester", type=int, default=2)
-    p.add_argument("--running-courses", type=int, default=2)
-    p.add_argument("--min-learners", type=int, default=200)
-    p.add_argument("--max-learners", type=int, default=600)
-    p.add_argument("--rolling-courses", type=int, default=0, help="courses starting one after another around --today")
-    p.add_argument("--rolling-span-days", type=int, default=120, help="the days over which the rolling courses start and end")
+    p.add_argument("--profile", choices=PROFILES, default="default", help=PROFILE_HELP)
+    p.add_argument("--past-semesters", type=int, help="finished semesters (default 3; realistic: 1)")
+    p.add_argument("--courses-per-semester", type=int, help="default 2; realistic: 3")
+    p.add_argument("--running-courses", type=int, help="default 2")
+    p.add_argument("--min-learners", type=int, help="default 200; realistic: 30")
+    p.add_argument("--max-learners", type=int, help="default 600; realistic: 5000")
+    p.add_argument("--rolling-courses", type=int, help="courses starting one after another around --today (default 0)")
+    p.add_argument("--rolling-span-days", type=int, help="the days over which the rolling courses start and end (default 120)")
     p.add_argument("--session-id", default=DEFAULT_SESSION_ID, help="the MOOC session cookie it accepts")
     p.add_argument("--token", default=DEFAULT_TOKEN, help="the H5P bearer token it accepts")
     p.add_argument("--h5p-latency-ms", type=float, default=0.0)
@@ -137,7 +141,7 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"Database: {db_url.split('@')[-1]}   (set DROPOUT_DB_URL to use another)", flush=True)
     print("Starting the built-in simulator of a MOOC + H5P platform on loopback...", flush=True)
     clock = ClockResource(timezone=product_timezone())
-    with simulator_process(["--seed", str(args.seed), "--today", clock.clock().today().isoformat()]) as simulator:
+    with simulator_process(["--seed", str(args.seed), "--profile", args.profile, "--today", clock.clock().today().isoformat()]) as simulator:
         resources = {
             "database": DatabaseResource(url=db_url),
             "source_api": SourceApiResource(
@@ -213,9 +217,12 @@ def _feature_dictionary(args: argparse.Namespace) -> int:
 
 
 def _add_commands(commands) -> None:
+    from dropout_pipeline.simulator.world import PROFILES
+
     demo = commands.add_parser("demo", help="the main job on the embedded default: simulator + SQLite, ingest to predictions, summary")
     demo.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--profile", choices=PROFILES, default="default", help=f"the simulator's platform: {PROFILE_HELP}")
     demo.add_argument("--verbose", action="store_true", help="print Dagster's DEBUG event log too")
     demo.set_defaults(handler=_demo)
     run = commands.add_parser("run", help="what the daemon would do today, now, against your platform (MOOC_API_URL, H5P_API_URL, secrets)")

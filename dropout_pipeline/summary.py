@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from dropout_pipeline.cycle import CycleReport
 from dropout_pipeline.lifecycle.plan import CourseState, Phase
 from dropout_pipeline.modeling.metrics import WORKLIST_SHARE
+from dropout_pipeline.modeling.retrain import RULE
+from dropout_pipeline.modeling.scorers import CANDIDATES
 from dropout_pipeline.predictions.queries import course_statistics, worklist
 from dropout_pipeline.storage import schema
 from dropout_pipeline.storage.database import read_frame
@@ -34,28 +36,23 @@ def _model_section(connection: sa.Connection) -> list[str]:
             .where(perf.c.model_name == model["model_name"], perf.c.model_version == model["model_version"], perf.c.course_id == "all"),
         )
         table = rows.pivot_table(index="snapshot_week", columns="scorer", values="roc_auc", dropna=False)
-        sizes = rows[rows["scorer"] == "catboost"].set_index("snapshot_week")["n_samples"]
+        chosen = model["metrics"].get("candidate", "catboost")  # versions before candidates were chosen: CatBoost
+        scorers = [name for name in (*CANDIDATES, RULE) if name in table.columns]
+        sizes = rows[rows["scorer"] == chosen].set_index("snapshot_week")["n_samples"]
         overall_rows = rows[rows["snapshot_week"].isna()].set_index("scorer")
-        overall = overall_rows["roc_auc"]
         lines.append(
-            f"{title}: {model_label(model)}, trained on {model['training_rows']} rows, "
-            f"held out: {', '.join(model['holdout_courses'])}"
+            f"{title}: {model_label(model)}, a {model['model_type']} ({chosen}, the best of the candidates at early warning), "
+            f"trained on {model['training_rows']} rows, held out: {', '.join(model['holdout_courses'])}"
         )
-        lines.append("  ROC AUC on held-out courses by course week (model vs baselines):")
-        lines.append("    week      n   catboost   logistic   rule")
+        lines.append("  ROC AUC on held-out courses by course week (candidates and the rule):")
+        lines.append("    week      n " + "".join(f"{name[:20]:>21}" for name in scorers))
+        auc = lambda value: f"{value:21.3f}"  # noqa: E731
         for week in sorted(w for w in table.index if pd.notna(w))[:8]:
-            row = table.loc[week]
-            lines.append(
-                f"    {int(week):>4} {int(sizes.get(week, 0)):>6}   {row.get('catboost', float('nan')):8.3f}   "
-                f"{row.get('logistic_regression', float('nan')):8.3f}   {row.get('rule_grade_activity', float('nan')):.3f}"
-            )
-        lines.append(
-            f"     all {int(sizes[sizes.index.isna()].iloc[0]) if sizes.index.isna().any() else 0:>6}   "
-            f"{overall.get('catboost', float('nan')):8.3f}   {overall.get('logistic_regression', float('nan')):8.3f}   "
-            f"{overall.get('rule_grade_activity', float('nan')):.3f}"
-        )
-        if "catboost" in overall_rows.index:
-            lines.append(f"  Calibration error (ECE) of its scores on the held-out rows: {overall_rows.loc['catboost', 'calibration_error']:.3f}")
+            lines.append(f"    {int(week):>4} {int(sizes.get(week, 0)):>6} " + "".join(auc(table.loc[week].get(name, float("nan"))) for name in scorers))
+        all_n = int(sizes[sizes.index.isna()].iloc[0]) if sizes.index.isna().any() else 0
+        lines.append(f"     all {all_n:>6} " + "".join(auc(overall_rows["roc_auc"].get(name, float("nan"))) for name in scorers))
+        if chosen in overall_rows.index:
+            lines.append(f"  Calibration error (ECE) of its scores on the held-out rows: {overall_rows.loc[chosen, 'calibration_error']:.3f}")
     return lines
 
 

@@ -49,6 +49,10 @@ def hand_made_tables() -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
                                           "total_watched_time": 2100, "last_watched_at": T("2026-10-03 00:00")}]),
         "dashboard_summary": frame([{**key, "user_id": 1, "overall_completion": 40.0, "completed_items": 8, "h5p_total_contents": 30,
                                      "video_total_videos": 30}]),
+        # A's timed events: three H5P finishes and three videos watched (the summaries above need not agree).
+        "h5p_scores": frame([{**key, "user_id": 1, "finished_at": T(at), "percentage": p}
+                             for at, p in (("2026-10-01 12:00", 90.0), ("2026-09-25 12:00", 70.0), ("2026-09-08 09:00", 60.0))]),
+        "video_progress": frame([{**key, "user_id": 1, "last_watched_at": T(at)} for at in ("2026-10-03 00:00", "2026-09-26 10:00", "2026-10-04 20:00")]),
     }
     # Starts 2026-09-07 00:00 and ends 2026-12-20 23:59:59 at UTC+7, stored as naive UTC.
     courses = frame([{"course_id": COURSE, "start": T("2026-09-06 17:00"), "end": T("2026-12-20 16:59:59")}])
@@ -70,6 +74,11 @@ EXPECTED_ACTIVE = {
     "video_watch_ratio": 0.875, "video_days_since_last_watch": 2.0,
     "dashboard_overall_completion": 40.0, "dashboard_completed_items": 8,
     "grade_percentile_in_course": 100.0, "completion_percentile_in_course": 100.0, "grade_minus_course_mean": 21.0,
+    # As of the end of 10-04: 10-01, 10-03 and 10-04 fall in the last 7 days, 09-25 and 09-26 in the 7 before.
+    "course_day": 28, "events_last_7_days": 3, "events_last_14_days": 5, "activity_trend_7_days": 1, "active_days": 6,
+    "weeks_active_share": 4 / 5,  # weeks 1, 3, 4 and 5 of five begun since the start (09-07 local), week 2 empty
+    "first_week_events": 1, "h5p_score_trend": 90.0 - 65.0, "sections_attempted_vs_due": 4 / 4,  # 4 of 15 weeks done
+    "course_has_h5p": 1, "course_has_videos": 1, "recent_activity_percentile_in_course": 100.0,
 }
 
 
@@ -84,15 +93,19 @@ def test_features_of_a_hand_made_course_are_exactly_right():
     assert quiet["days_since_enrollment"] == 25.0 and quiet["enrolled_days_after_start"] == pytest.approx(3.291667, abs=1e-5)
     assert quiet["mooc_grade_percentage"] == 0 and quiet["h5p_completed_contents"] == 0 and pd.isna(quiet["h5p_score_percentage"])
     assert quiet["grade_percentile_in_course"] == 50.0 and quiet["grade_minus_course_mean"] == -21.0
+    assert quiet["events_last_14_days"] == 0 and quiet["weeks_active_share"] == 0 and pd.isna(quiet["h5p_score_trend"])
+    assert quiet["recent_activity_percentile_in_course"] == 50.0 and quiet["course_has_h5p"] == 1
 
 
-def test_a_past_snapshot_does_not_change_when_later_activity_is_added():
+@pytest.mark.parametrize("profile", ["default", "realistic"])
+def test_a_past_snapshot_does_not_change_when_later_activity_is_added(profile):
     """The same course replayed as of 2026-10-04, once when the platform's clock was at
-    2026-10-15 and once at 2026-11-22 (six more weeks of activity): identical features."""
+    2026-10-15 and once at 2026-11-22 (six more weeks of activity): identical features,
+    every one of them (the recent-activity ones included), on both simulator profiles."""
     snapshot = date(2026, 10, 4)
     frames = []
     for clock in (date(2026, 10, 15), date(2026, 11, 22)):
-        world = SMALL_WORLD.__class__(**{**SMALL_WORLD.__dict__, "today": clock})
+        world = SMALL_WORLD.__class__(**{**SMALL_WORLD.__dict__, "today": clock, "profile": profile})
         with simulator_thread(SimulatorState(world=world)) as sim:
             course = next(c for c in sim.state.listed_courses() if c.start <= snapshot <= c.end)
             settings = api_resource(sim).client_settings()
@@ -101,7 +114,8 @@ def test_a_past_snapshot_does_not_change_when_later_activity_is_added():
                 "course_id": course.course_id, "start": T(f"{course.start - pd.Timedelta(days=1)} 17:00"), "end": T(f"{course.end} 16:59:59"),
             }]), snapshot))
     pd.testing.assert_frame_equal(frames[0], frames[1])
-    assert frames[0]["completed_blocks"].sum() > 0
+    assert list(frames[0].columns) == ["user_id", "course_id", *FEATURE_NAMES, "snapshot_date"]
+    assert frames[0]["completed_blocks"].sum() > 0 and frames[0]["events_last_14_days"].sum() > 0 and frames[0]["active_days"].sum() > 0
 
 
 def test_rebuilding_history_and_training_data_is_idempotent(simulator, instance, sqlite_url, tmp_path):
@@ -123,9 +137,12 @@ def test_rebuilding_history_and_training_data_is_idempotent(simulator, instance,
     assert counts[0] == counts[1] and counts[0][1] > 0
     assert added == [0]  # the second build froze nothing new
     with engine_for(sqlite_url).connect() as connection:
-        weeks = connection.execute(sa.select(sa.func.max(schema.training_data.c.snapshot_week))).scalar()
-        history_weeks = connection.execute(sa.select(sa.func.max(schema.student_features_history.c.snapshot_week))).scalar()
-    assert weeks == history_weeks - 1  # the end-date snapshot gives labels, never a training row
+        training_dates = set(connection.execute(sa.select(schema.training_data.c.snapshot_date).distinct()).scalars())
+        history_dates = set(connection.execute(sa.select(schema.student_features_history.c.snapshot_date).distinct()).scalars())
+    end_date = max(history_dates)
+    assert training_dates == history_dates - {end_date}  # the end-date snapshot gives labels, never a training row
+    start = min(history_dates)
+    assert {(day - start).days % 7 + 1 for day in training_dates} == {1, 4, 7}  # early, mid and end of every week
 
 
 def test_student_features_checks_pass_on_real_data(simulator, instance, sqlite_url, tmp_path):
@@ -259,11 +276,12 @@ def test_grades_that_ignore_as_of_are_refused_even_when_nobody_enrolled_before_t
 def test_weeks_before_anyone_enrolled_need_no_training_rows_but_every_later_week_does():
     calendar = CourseCalendar(COURSE, T("2026-09-06 17:00"), T("2026-10-04 16:59:59"))  # four weeks, 09-07 to 10-04 at UTC+7
     first_enrolment = T("2026-09-16 10:00")  # in week 2 (local 09-16 17:00): nobody was there at the end of week 1
-    assert weeks_with_learners(calendar, first_enrolment) == [2, 3]
+    assert weeks_with_learners(calendar, first_enrolment) == [2, 3, 4]  # week 4: its days 1 and 4, before the end
+    assert calendar.snapshot_dates(until=calendar.end_date)[-2:] == [date(2026, 9, 28), date(2026, 10, 1)]  # the end date gives labels
     rows = lambda weeks: pd.DataFrame({"snapshot_week": weeks})  # noqa: E731
-    assert validation.every_week_covered(rows([2, 3]), training_weeks(calendar), weeks_with_learners(calendar, first_enrolment)).passed
-    assert validation.every_week_covered(rows([1, 2, 3]), training_weeks(calendar), weeks_with_learners(calendar, first_enrolment)).passed
-    gap = validation.every_week_covered(rows([3]), training_weeks(calendar), weeks_with_learners(calendar, first_enrolment))
+    assert validation.every_week_covered(rows([2, 3, 4]), training_weeks(calendar), weeks_with_learners(calendar, first_enrolment)).passed
+    assert validation.every_week_covered(rows([1, 2, 3, 4]), training_weeks(calendar), weeks_with_learners(calendar, first_enrolment)).passed
+    gap = validation.every_week_covered(rows([3, 4]), training_weeks(calendar), weeks_with_learners(calendar, first_enrolment))
     assert not gap.passed and gap.metadata["missing_weeks"] == [2]
-    beyond = validation.every_week_covered(rows([2, 3, 4]), training_weeks(calendar), weeks_with_learners(calendar, first_enrolment))
-    assert not beyond.passed and beyond.metadata["unexpected_weeks"] == [4]  # the end week gives labels, not rows
+    beyond = validation.every_week_covered(rows([2, 3, 4, 5]), training_weeks(calendar), weeks_with_learners(calendar, first_enrolment))
+    assert not beyond.passed and beyond.metadata["unexpected_weeks"] == [5]

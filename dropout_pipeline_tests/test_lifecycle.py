@@ -165,13 +165,17 @@ def test_a_semester_in_fast_forward_under_the_daemons_triggers_and_through_run_o
         ).scalar()
         new_course_predictions = predicted_days(connection, upcoming)
         new_course_models = set(connection.execute(sa.select(schema.predictions.c.model_version).where(schema.predictions.c.course_id == upcoming)).scalars())
-    # The refreshes never wrote into the history: only the replay's end-of-week dates are there.
-    assert not set(history["snapshot_date"]) & set(DAYS[:3])
-    # Frozen the day after it ended: one row per learner and snapshot, every week before the end covered.
-    weeks = training_weeks(CourseCalendar(ENDING, course["start"], course["end"]))
-    assert weeks == list(range(1, 15))
+    # The refreshes never wrote into the history: only the replay's dates are there (days 1, 4
+    # and 7 of every week, and the end date), not the refreshes' 12-18 and 12-19.
+    calendar = CourseCalendar(ENDING, course["start"], course["end"])
+    assert set(history["snapshot_date"]) == {*calendar.snapshot_dates(until=calendar.end_date), calendar.end_date}
+    assert not set(history["snapshot_date"]) & {DAYS[1], DAYS[2]}
+    # Frozen the day after it ended: one row per learner and snapshot, every week covered (the
+    # last one by its days 1 and 4: the end date gives the labels).
+    weeks = training_weeks(calendar)
+    assert weeks == list(range(1, 16))
     assert sorted(frozen["snapshot_week"].unique()) == weeks
-    assert not frozen.duplicated(["user_id", "snapshot_week"]).any()
+    assert not frozen.duplicated(["user_id", "snapshot_date"]).any()
     # The day after: frozen after midnight, retrained at 02:00, the new course predicted at 06:00 with the new model.
     assert [len(days[DAYS[4]][moment]) for moment in ("00:30", "02:00", "06:00", "12:00")] == [1, 1, 1, 0]
     # The next 2 AM retrain learned from it and became the default.

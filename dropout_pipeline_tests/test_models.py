@@ -14,14 +14,14 @@ from dropout_pipeline.definitions import build_definitions
 from dropout_pipeline.defs.resources import ClockResource
 from dropout_pipeline.defs.schedules import nightly_retrain_schedule
 from dropout_pipeline.lifecycle.facts import training_facts
-from dropout_pipeline.modeling.retrain import CannotTrain, RetrainRequest, retrain, trainable_split
-from dropout_pipeline.modeling.scorers import CatBoostScorer
+from dropout_pipeline.modeling.retrain import CannotTrain, RetrainRequest, evaluated_artifact, retrain, trainable_split
+from dropout_pipeline.modeling.scorers import load_scorer
 from dropout_pipeline.modeling.split import holdout_split
 from dropout_pipeline.storage import schema
 from dropout_pipeline.storage.database import engine_for
 from dropout_pipeline.storage.feature_tables import insert_new_training_rows, read_training_data
 from dropout_pipeline.storage.model_tables import courses_learned_by, default_model, model_for_course
-from dropout_pipeline_tests.conftest import resources_for
+from dropout_pipeline_tests.conftest import TODAY, course_ids, resources_for
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -115,16 +115,17 @@ def test_the_nightly_run_registered_gated_and_recorded_both_models(trained_copy)
         used = connection.execute(sa.select(sa.func.count()).select_from(schema.training_data_usage)).scalar()
     assert (fail["model_version"], dropout["model_version"]) == (1, 1)
     assert fail["is_active"] and fail["features"] and fail["metrics"]["n_samples"] > 0
-    weekly = performance[(performance.scorer == "catboost") & (performance.course_id == "all") & performance.snapshot_week.notna()]
+    weekly = performance[(performance.scorer == fail["metrics"]["candidate"]) & (performance.course_id == "all") & performance.snapshot_week.notna()]
     assert len(weekly) >= 10 and (weekly.n_samples > 0).all()
     assert {"catboost", "logistic_regression", "rule_grade_activity"} == set(performance.scorer)
     assert used == 2 * fail["training_rows"]  # both models mark the rows they learned from
 
 
 def test_versions_increase_and_a_weak_model_is_rejected_keeping_the_old_default(trained_copy):
+    frozen_copy_of_a_course(trained_copy, "course-v1:UEL+COPY+2027_S1", "2027_S1")  # a course the default never learned from
     engine = engine_for(trained_copy["url"])
-    weak = retrain(engine, request(trained_copy, iterations=1, champion_margin=0.0))
-    assert weak.model_version == 2
+    weak = retrain(engine, request(trained_copy, candidates=("catboost",), catboost_iterations=1, champion_margin=0.0))
+    assert weak.model_version == 2 and weak.champion["compared"]
     assert weak.champion["challenger_roc_auc"] < weak.champion["roc_auc"]
     assert not weak.passed_champion and not weak.promoted
     strict = retrain(engine, request(trained_copy, auc_floor=0.9999))
@@ -140,11 +141,22 @@ def test_retraining_twice_on_the_same_data_gives_the_same_metrics_and_the_same_m
     engine = engine_for(trained_copy["url"])
     first, second = retrain(engine, request(trained_copy)), retrain(engine, request(trained_copy))
     assert second.model_version == first.model_version + 1
-    assert first.evaluations == second.evaluations
-    # The first version learned from every course, the held-out ones too: no course is left
-    # that it never saw, so both are compared as fitted on everything, like with like.
-    assert second.champion["note"] == "the whole holdout, which both learned from"
-    assert second.champion["challenger_roc_auc"] == second.champion["roc_auc"] and second.promoted
+    assert first.evaluations == second.evaluations and first.chosen == second.chosen
+    # The default learned from every course: none is left that it never saw, so nothing can be
+    # compared honestly, and it keeps serving (a warning, not a failure).
+    assert not second.champion["compared"] and "nothing to compare on" in second.champion["note"]
+    assert not second.promoted and not first.promoted
+
+
+def test_the_gate_warns_and_keeps_the_default_when_nothing_new_can_be_compared(simulator, trained_copy, instance):
+    defs = build_definitions(resources_for(simulator, trained_copy["url"], trained_copy["models"]))
+    result = defs.resolve_job_def("nightly_retrain").execute_in_process(instance=instance, raise_on_error=False)
+    assert result.success  # a warning does not block
+    gate = {c.asset_key.to_user_string(): c for c in result.get_asset_check_evaluations() if c.check_name == "not_worse_than_champion"}
+    assert {name: (c.passed, c.severity) for name, c in gate.items()} == {
+        "fail_risk_model": (False, dg.AssetCheckSeverity.WARN), "dropout_risk_model": (False, dg.AssetCheckSeverity.WARN)}
+    with engine_for(trained_copy["url"]).connect() as connection:
+        assert default_model(connection, "fail")["model_version"] == 1
 
 
 def test_the_default_is_challenged_on_held_out_courses_it_never_learned_from(trained_copy):
@@ -153,7 +165,10 @@ def test_the_default_is_challenged_on_held_out_courses_it_never_learned_from(tra
     engine = engine_for(trained_copy["url"])
     result = retrain(engine, request(trained_copy))
     assert result.holdout_courses == (first,) and result.promoted
-    assert result.champion["compared_on"] == [first] and result.champion["note"].startswith("held-out courses the default never learned from")
+    assert result.champion["compared_on"] == [first] and result.champion["note"] == "courses neither model learned from"
+    with engine.connect() as connection:  # the gate never scores the default on a course it learned from
+        assert not set(result.champion["compared_on"]) & courses_learned_by(connection, "fail_risk_model", 1)
+    assert set(result.champion["per_week"]) == set(range(1, 16)) and all({"default", "new", "n"} <= set(v) for v in result.champion["per_week"].values())
     with engine.connect() as connection:  # the version deployed learned from every frozen row, the held-out course's included
         assert result.training_rows == connection.execute(sa.select(sa.func.count()).select_from(schema.training_data)).scalar()
         assert first in courses_learned_by(connection, "fail_risk_model", result.model_version)
@@ -196,10 +211,89 @@ def test_the_deployed_model_is_calibrated_and_a_model_saved_before_calibration_s
         fail = default_model(connection, "fail")
         rows = read_training_data(connection).head(500)
     path = Path(fail["model_path"])
-    model = CatBoostScorer.load(path)
+    model = load_scorer(path)
     assert model.calibration is not None and model.calibration.slope > 0
     raw, calibrated = model.raw_proba(rows), model.predict_proba(rows)
     assert not np.allclose(raw, calibrated) and (np.diff(calibrated[np.argsort(raw)]) >= 0).all()  # the ranking kept
     assert 0 < fail["metrics"]["calibration_error"] < 0.1 and fail["metrics"]["n_samples"] > 0  # measured on the held-out courses, with n
     path.with_suffix(".calibration.json").unlink()  # as saved by an earlier release
-    assert np.allclose(CatBoostScorer.load(path).predict_proba(rows), raw)
+    assert np.allclose(load_scorer(path).predict_proba(rows), raw)
+
+
+def test_the_candidate_chosen_is_the_best_at_early_warning_and_is_deployed_refitted_on_every_row(trained_copy):
+    engine = engine_for(trained_copy["url"])
+    result = retrain(engine, request(trained_copy))
+    early = {name: result.early_auc(name) for name in ("catboost", "logistic_regression")}
+    assert result.chosen == max(early, key=early.get)
+    with engine.connect() as connection:
+        registered = connection.execute(sa.select(schema.model_registry).where(
+            schema.model_registry.c.model_name == "fail_risk_model", schema.model_registry.c.model_version == result.model_version)).mappings().one()
+        performance = pd.read_sql(sa.select(schema.model_performance).where(schema.model_performance.c.model_version == result.model_version), connection)
+        rows = read_training_data(connection)
+    assert registered["metrics"]["candidate"] == result.chosen and registered["metrics"]["early_weeks_roc_auc"] == early
+    # Every candidate's per-week figures are recorded, the rule's too.
+    weekly = performance[(performance.course_id == "all") & performance.snapshot_week.notna()]
+    assert set(weekly.scorer) == {"catboost", "logistic_regression", "rule_grade_activity"}
+    assert weekly.groupby("scorer").size().nunique() == 1
+    # Two artifacts: the one judged (training courses only) and the one deployed (every row).
+    evaluated, deployed = load_scorer(evaluated_artifact(Path(registered["model_path"]))), load_scorer(Path(registered["model_path"]))
+    assert registered["training_rows"] == len(rows) and type(evaluated) is type(deployed)
+    held_out = rows[rows["course_id"].isin(result.holdout_courses)]
+    assert not np.allclose(evaluated.raw_proba(held_out), deployed.raw_proba(held_out))  # the deployed one learned the holdout too
+
+
+def test_predictions_made_on_any_day_of_a_course_week_rank_as_well_as_those_made_on_its_last_day(trained_copy):
+    """Training rows on days 1, 4 and 7: a day-1 prediction is not a week-k learner judged with week k-1's work."""
+    result = retrain(engine_for(trained_copy["url"]), request(trained_copy))
+    days = result.by_week_day
+    assert set(days) == {1, 4, 7} and all(row["n_samples"] > 1000 for row in days.values())
+    assert all(days[day]["roc_auc"] >= days[7]["roc_auc"] - 0.01 for day in (1, 4)), days
+
+
+def test_a_logistic_model_explains_its_scores_exactly_and_survives_a_round_trip(trained_copy, tmp_path):
+    from dropout_pipeline.modeling.scorers import LogisticScorer
+
+    with engine_for(trained_copy["url"]).connect() as connection:
+        rows = read_training_data(connection)
+    model = LogisticScorer.fit(rows, "dropout")
+    sample = rows.sample(300, random_state=1)
+    p = model.raw_proba(sample)
+    offset = np.log(p / (1 - p)) - model.contributions(sample).sum(axis=1)
+    assert np.allclose(offset, offset[0])  # log-odds = a constant + the sum of the contributions, for every learner
+    missing = model.contributions(sample.assign(days_since_last_activity=np.nan))
+    assert np.abs(missing[:, model.features.index("days_since_last_activity")]).max() > 0  # a missing value says something too
+    model.save(tmp_path / "v1.joblib")
+    loaded = load_scorer(tmp_path / "v1.joblib")
+    assert np.allclose(loaded.predict_proba(sample), model.predict_proba(sample))
+    with pytest.raises(ValueError, match="not a saved model"):
+        load_scorer(tmp_path / "v1.features.json")
+
+
+def test_the_whole_pipeline_on_a_realistic_platform_trains_both_candidates_and_predicts_calibrated_scores(instance, tmp_path):
+    """The realistic profile, small: three finished courses of one semester (one held out),
+    some without H5P or videos, loose outcomes; every step runs and every candidate is judged."""
+    from dropout_pipeline.simulator.runner import simulator_thread
+    from dropout_pipeline.simulator.server import SimulatorState
+    from dropout_pipeline.simulator.world import profile_settings
+
+    world = profile_settings("realistic", seed=7, today=TODAY, running_courses=1, min_learners=30, max_learners=150)
+    url = f"sqlite:///{tmp_path / 'realistic.db'}"
+    with simulator_thread(SimulatorState(world=world)) as platform:
+        defs = build_definitions(resources_for(platform, url, tmp_path / "models", auc_floor=0.5))
+        finished, running = course_ids(platform)
+        assert len(finished) == 3
+        assert defs.resolve_job_def("discover_courses").execute_in_process(instance=instance).success
+        for course_id in finished:
+            assert defs.resolve_job_def("course_history").execute_in_process(instance=instance, partition_key=course_id).success
+        assert defs.resolve_job_def("nightly_retrain").execute_in_process(instance=instance).success
+        assert defs.resolve_job_def("course_refresh").execute_in_process(instance=instance, partition_key=running[0]).success
+    with engine_for(url).connect() as connection:
+        performance = pd.read_sql(sa.select(schema.model_performance), connection)
+        models = {target: default_model(connection, target) for target in ("fail", "dropout")}
+        predictions = pd.read_sql(sa.select(schema.predictions).where(schema.predictions.c.course_id == running[0]), connection)
+        enrolled = connection.execute(sa.select(sa.func.count()).select_from(schema.enrollments).where(schema.enrollments.c.course_id == running[0])).scalar()
+    assert set(performance.scorer) == {"catboost", "logistic_regression", "rule_grade_activity"}
+    assert all(model["metrics"]["candidate"] in ("catboost", "logistic_regression") for model in models.values())
+    assert len(predictions) == enrolled > 0
+    for score in ("fail_risk_score", "dropout_risk_score"):
+        assert predictions[score].between(0, 100, inclusive="neither").all() and predictions[score].nunique() > len(predictions) // 2

@@ -5,7 +5,7 @@ from datetime import date, timedelta
 import numpy as np
 
 from dropout_pipeline.simulator import views
-from dropout_pipeline.simulator.world import WorldSettings, build_catalog, generate_learners
+from dropout_pipeline.simulator.world import SHORT_COURSE_WEEKS, WorldSettings, build_catalog, generate_learners, profile_settings, true_outcomes
 from dropout_pipeline_tests.conftest import SMALL_WORLD, TODAY
 
 
@@ -66,3 +66,50 @@ def test_a_course_published_while_running_appears_in_the_catalogue(simulator):
     after = {c.course_id for c in simulator.state.listed_courses()}
     assert after - before == {listing["course_id"]}
     assert date.fromisoformat(listing["start"][:10]) <= TODAY
+
+
+REALISTIC = profile_settings("realistic", today=TODAY, rolling_courses=6)
+
+
+def test_the_realistic_platform_starts_with_three_finished_courses_of_very_different_sizes_some_without_h5p_or_videos():
+    courses = build_catalog(REALISTIC)
+    assert len([c for c in courses if c.end < TODAY]) == 3
+    sizes = [c.n_learners for c in courses]
+    assert all(30 <= n <= 5000 for n in sizes) and min(sizes) < 150 and max(sizes) > 2000
+    assert any(not c.has_h5p for c in courses) and any(not c.has_videos for c in courses)
+    no_h5p = next(c for c in courses if not c.has_h5p)
+    learners = generate_learners(no_h5p)
+    end = views.day_of(learners, no_h5p.end)
+    busy = int(np.argmax(np.isfinite(learners.h5p_done).sum(axis=1)))
+    assert views.h5p_scores(learners, busy, end)["scores"] == [] and views.dashboard(learners, busy, end)["h5p_total_contents"] == 0
+    assert views.grades(learners, end, np.array([busy]))[0]["percent_grade"] > 0  # graded in the MOOC all the same
+
+
+def test_realistic_outcome_shares_are_those_of_open_and_distance_learning():
+    semester, short = [], []
+    for spec in build_catalog(REALISTIC):
+        (short if spec.weeks <= SHORT_COURSE_WEEKS else semester if spec.weeks >= 10 else []).append(true_outcomes(generate_learners(spec)))
+    semester, short = np.concatenate(semester), np.concatenate(short)
+    share = lambda outcomes, kind: (outcomes == kind).mean()  # noqa: E731
+    assert 0.40 < share(semester, "passed") < 0.52 and 0.24 < share(semester, "withdrew") < 0.36 and 0.18 < share(semester, "failed") < 0.30
+    assert 0.70 < share(short, "withdrew") < 0.90
+
+
+def test_realistic_learners_rush_before_deadlines_unenrol_and_vary_wildly():
+    default_spec = build_catalog(SMALL_WORLD)[0]
+    realistic_spec = next(c for c in build_catalog(REALISTIC) if c.end < TODAY)
+    rushed = {}
+    for name, spec in (("default", default_spec), ("realistic", realistic_spec)):
+        learners = generate_learners(spec)
+        finished = learners.h5p_done[np.isfinite(learners.h5p_done)]
+        rushed[name] = np.mean(finished % 7 >= 5)  # the last two days before a weekly deadline
+    assert rushed["default"] < 0.35 and rushed["realistic"] > 0.45
+    learners = generate_learners(realistic_spec)
+    end = views.day_of(learners, realistic_spec.end)
+    listed = [views.enrollment(learners, i, end) for i in views.visible(learners, end)]
+    inactive = [row for row in listed if not row["is_active"]]
+    assert 0.03 < len(inactive) / len(listed) < 0.3  # unenrolled mid-course, still listed as inactive
+    first = learners.unenrol_day[learners.index_of[inactive[0]["user_id"]]]
+    assert views.enrollment(learners, learners.index_of[inactive[0]["user_id"]], first - 1)["is_active"]  # active before leaving
+    posts = np.sort([len(days) for days in learners.post_days])[::-1]
+    assert posts[: len(posts) // 10].sum() > 0.35 * posts.sum()  # a tenth of the learners write over a third of the forum

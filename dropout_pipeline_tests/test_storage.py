@@ -85,7 +85,7 @@ def test_replace_rows_rolls_back_to_the_previous_rows_when_the_new_ones_fail(sql
         assert connection.execute(sa.select(schema.mooc_discussions.c.threads_count)).scalars().all() == [1]
 
 
-HEAD = "0005"
+HEAD = "0006"
 RACER = """
 import sys, time
 from dropout_pipeline.storage.database import create_db_engine, upgrade_schema
@@ -120,29 +120,47 @@ def history_row(user_id: int, snapshot_date: date, recorded_at: datetime) -> dic
             "snapshot_week": (snapshot_date - date(2025, 2, 3)).days // 7 + 1, "recorded_at": recorded_at}
 
 
+def _as_of_revision(connection, name: str) -> sa.Table:
+    """A table as an earlier revision left it (the schema module describes only the latest)."""
+    return sa.Table(name, sa.MetaData(), autoload_with=connection)
+
+
+def _only_columns_of(table: sa.Table, rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k in table.c} for row in rows]
+
+
 def test_the_migration_moves_daily_refresh_rows_out_of_a_mixed_history_on_every_engine(any_database_url):
     """A database of the earlier layout: a replay (one recorded_at over three dates) and two
-    daily refreshes (one date each) in the same history, and frozen training rows."""
+    daily refreshes (one date each) in the same history, and frozen training rows that a
+    model learned from; every later migration (0006 rebuilds training_data on SQLite) keeps
+    the frozen rows and what points at them."""
     engine = create_db_engine(any_database_url)
     with engine.begin() as connection:
         command.upgrade(alembic_config(connection), "0002")
-    history = sa.table("student_features_history", *(sa.column(c) for c in history_row(1, date(2025, 2, 9), datetime(2025, 6, 1))))
     replayed, refreshed = datetime(2025, 6, 1, 3), [datetime(2025, 5, 20, 6), datetime(2025, 5, 21, 6)]
     with engine.begin() as connection:
-        connection.execute(history.insert(), [history_row(u, d, replayed) for u in (1, 2) for d in (date(2025, 2, 9), date(2025, 2, 16), date(2025, 2, 23))])
-        connection.execute(history.insert(), [history_row(u, date(2025, 2, 18 + n), at) for u in (1, 2) for n, at in enumerate(refreshed)])
-        connection.execute(schema.training_data.insert(), [training_row(1), training_row(2)])
-        frozen_before = connection.execute(sa.select(schema.training_data).order_by(schema.training_data.c.id)).all()
+        history, training = _as_of_revision(connection, "student_features_history"), _as_of_revision(connection, "training_data")
+        connection.execute(history.insert(), _only_columns_of(history, [
+            history_row(u, d, replayed) for u in (1, 2) for d in (date(2025, 2, 9), date(2025, 2, 16), date(2025, 2, 23))]))
+        connection.execute(history.insert(), _only_columns_of(history, [
+            history_row(u, date(2025, 2, 18 + n), at) for u in (1, 2) for n, at in enumerate(refreshed)]))
+        connection.execute(training.insert(), _only_columns_of(training, [training_row(1), training_row(2)]))
+        frozen_before = connection.execute(sa.select(training).order_by(training.c.id)).all()
+        connection.execute(schema.training_data_usage.insert(), [
+            {"training_data_id": row.id, "model_name": "m", "model_version": 1, "used_at": replayed} for row in frozen_before])
     with engine.begin() as connection:
         command.upgrade(alembic_config(connection), "head")
     with engine.connect() as connection:
         kept = connection.execute(sa.select(schema.student_features_history.c.recorded_at).distinct()).scalars().all()
         moved = connection.execute(sa.select(schema.student_features_daily.c.snapshot_date, sa.func.count())
                                    .group_by(schema.student_features_daily.c.snapshot_date).order_by(schema.student_features_daily.c.snapshot_date)).all()
-        frozen_after = connection.execute(sa.select(schema.training_data).order_by(schema.training_data.c.id)).all()
+        frozen_after = connection.execute(sa.select(*(schema.training_data.c[c.name] for c in training.columns)).order_by(schema.training_data.c.id)).all()
+        used = connection.execute(sa.select(sa.func.count()).select_from(schema.training_data_usage.join(schema.training_data))).scalar()
     assert kept == [replayed]
     assert moved == [(date(2025, 2, 18), 2), (date(2025, 2, 19), 2)]
-    assert frozen_after == frozen_before and len(frozen_after) == 2
+    assert frozen_after == frozen_before and len(frozen_after) == 2 and used == 2
+    with pytest.raises(sa.exc.DatabaseError, match="immutable"), engine.begin() as connection:  # still refused after the rebuild
+        connection.execute(schema.training_data.update().values(is_passed=True))
     engine.dispose()
 
 

@@ -1,4 +1,5 @@
-"""Model assets: nightly CatBoost retraining, gated by blocking checks (champion/challenger)."""
+"""Model assets: nightly retraining (candidates judged, the best at early warning
+deployed), gated by blocking checks against the current default."""
 
 import dagster as dg
 
@@ -15,7 +16,7 @@ def _gate_checks(asset_name: str) -> list[dg.AssetCheckSpec]:
     return [
         dg.AssetCheckSpec("trainable", asset=asset_name, blocking=True, description="enough finished courses and rows, both outcomes on both sides of the split"),
         dg.AssetCheckSpec("roc_auc_above_floor", asset=asset_name, blocking=True, description="holdout ROC AUC at least the configured floor"),
-        dg.AssetCheckSpec("not_worse_than_champion", asset=asset_name, blocking=True, description="not worse than the current default, beyond the margin, on held-out courses it never learned from"),
+        dg.AssetCheckSpec("not_worse_than_champion", asset=asset_name, blocking=True, description="not worse than the current default, beyond the margin, at early warning (weeks 1-4), on finished courses neither learned from"),
     ]
 
 
@@ -43,11 +44,14 @@ def _check_results(result: RetrainResult, settings: PipelineSettings) -> list[dg
         dg.AssetCheckResult(
             check_name="not_worse_than_champion",
             passed=result.passed_champion,
-            description=champion.get("note", "no default yet: nothing to compare with"),
+            # Nothing new to compare on is not a failure: the default simply keeps serving.
+            severity=dg.AssetCheckSeverity.ERROR if champion.get("compared", True) else dg.AssetCheckSeverity.WARN,
+            description=f"{champion['note']} ({champion.get('measure', 'not compared')})" if champion else "no default yet: nothing to compare with",
             metadata={
                 "roc_auc": dg.MetadataValue.float(float(champion.get("challenger_roc_auc") or auc or 0.0)),
                 "champion_version": dg.MetadataValue.int(int(champion.get("model_version") or 0)),
                 "champion_roc_auc": dg.MetadataValue.float(float(champion.get("roc_auc") or 0.0)),
+                "per_week": dg.MetadataValue.json({str(week): values for week, values in champion.get("per_week", {}).items()}),
                 "compared_on": dg.MetadataValue.json(champion.get("compared_on", [])),
                 "margin": dg.MetadataValue.float(settings.champion_margin),
             },
@@ -60,6 +64,9 @@ def _metadata(result: RetrainResult) -> dict:
     return {
         "trained": dg.MetadataValue.bool(True),
         "model_version": dg.MetadataValue.int(result.model_version),
+        "chosen_candidate": dg.MetadataValue.text(result.chosen),
+        "early_weeks_roc_auc": dg.MetadataValue.json({name: result.early_auc(name) for name in result.evaluations}),
+        "roc_auc_by_day_of_week": dg.MetadataValue.json({str(day): row for day, row in result.by_week_day.items()}),
         "promoted_to_default": dg.MetadataValue.bool(result.promoted),
         "roc_auc": dg.MetadataValue.float(float(overall["roc_auc"] or 0.0)),
         "pr_auc": dg.MetadataValue.float(float(overall["pr_auc"] or 0.0)),
@@ -74,11 +81,12 @@ def _metadata(result: RetrainResult) -> dict:
         "calibration": dg.MetadataValue.json(result.calibration),
         "holdout_calibration_error": dg.MetadataValue.float(float(overall["calibration_error"] or 0.0)),
         "model_path": dg.MetadataValue.path(str(result.model_path)),
+        "evaluated_model_path": dg.MetadataValue.path(str(result.evaluated_model_path)),
     }
 
 
 def _model_asset(name: str, target: str, description: str) -> dg.AssetsDefinition:
-    @dg.asset(name=name, group_name=GROUP, kinds={"catboost"}, deps=[training_data], check_specs=_gate_checks(name), description=description)
+    @dg.asset(name=name, group_name=GROUP, kinds={"catboost", "scikitlearn"}, deps=[training_data], check_specs=_gate_checks(name), description=description)
     def _asset(context: dg.AssetExecutionContext, database: DatabaseResource, settings: PipelineSettings) -> dg.MaterializeResult:
         request = RetrainRequest(
             target=target,
@@ -111,8 +119,8 @@ def _not_trained(reason: str) -> dg.MaterializeResult:
     )
 
 
-fail_risk_model = _model_asset(NIGHTLY_MODELS["fail"], "fail", "CatBoost: probability a learner does not pass, from what is known in week k.")
-dropout_risk_model = _model_asset(NIGHTLY_MODELS["dropout"], "dropout", "CatBoost: probability a learner drops out (no activity in the last N days).")
+fail_risk_model = _model_asset(NIGHTLY_MODELS["fail"], "fail", "Probability a learner does not pass, from what is known on the day: the best candidate at early warning.")
+dropout_risk_model = _model_asset(NIGHTLY_MODELS["dropout"], "dropout", "Probability a learner drops out (no activity in the last N days): the best candidate at early warning.")
 
 
 class DomainModelConfig(dg.Config):

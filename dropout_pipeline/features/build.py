@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from dropout_pipeline.features.activity import EVENT_COLUMNS, activity_features, learner_events
 from dropout_pipeline.features.calendar import HALF_DAY
 from dropout_pipeline.features.dictionary import FEATURES
 
@@ -26,9 +27,9 @@ def _days(later: pd.Series, earlier: pd.Series | datetime) -> pd.Series:
     return (pd.to_datetime(later) - pd.to_datetime(earlier)) / DAY
 
 
-# What the builder reads: per-learner tables only (the per-content detail tables are
-# already summarised), and only these columns. Readers fetch exactly this.
-INPUT_COLUMNS: dict[str, list[str]] = {
+# What the builder reads: the per-learner summaries, the timed events of the per-content
+# tables (features.activity), and only these columns. Readers fetch exactly this.
+SUMMARY_COLUMNS: dict[str, list[str]] = {
     "enrollments": ["mode", "is_active", "created", "fetched_at"],
     "mooc_grades": ["percent_grade", "letter_grade", "is_passed", "sections_total", "sections_attempted", "attempted_sections_avg_percent"],
     "mooc_progress": ["total_blocks", "completed_blocks", "progress_percent", "completion_rate", "last_activity"],
@@ -37,6 +38,7 @@ INPUT_COLUMNS: dict[str, list[str]] = {
     "video_progress_summary": ["completed_videos", "in_progress_videos", "total_duration", "total_watched_time", "last_watched_at"],
     "dashboard_summary": ["overall_completion", "completed_items", "h5p_total_contents", "video_total_videos"],
 }
+INPUT_COLUMNS: dict[str, list[str]] = {**SUMMARY_COLUMNS, **EVENT_COLUMNS}
 
 
 def _per_learner(tables: Mapping[str, pd.DataFrame], name: str, columns: list[str]) -> pd.DataFrame:
@@ -62,7 +64,7 @@ def build_features(tables: Mapping[str, pd.DataFrame], courses: pd.DataFrame, sn
     if frame["start"].isna().any():
         missing = sorted(frame.loc[frame["start"].isna(), "course_id"].unique())
         raise ValueError(f"no course calendar for {missing}: materialize `enrollments` (it stores the course) first")
-    for name, columns in INPUT_COLUMNS.items():
+    for name, columns in SUMMARY_COLUMNS.items():
         if name == "enrollments":
             continue
         frame = frame.merge(_per_learner(tables, name, columns), on=KEY, how="left", validate="one_to_one")
@@ -76,6 +78,10 @@ def build_features(tables: Mapping[str, pd.DataFrame], courses: pd.DataFrame, sn
     days_in_course = np.minimum(days_enrolled, _days(reference, frame["start"]).clip(lower=0))
     since_activity = _days(reference, frame["last_activity"])
     zero = lambda column: frame[column].fillna(0)  # noqa: E731 - counts: no record means none
+    entry = np.maximum(pd.to_datetime(frame["created"]), pd.to_datetime(frame["start"]))
+    activity = activity_features(frame[KEY].assign(entry=entry), learner_events(tables, reference), reference)
+    weeks_done = ((snapshot - start_date) / DAY + 1) // 7
+    sections_due = np.floor(frame["sections_total"] * (weeks_done / (duration_days / 7)).clip(0, 1))
 
     out = pd.DataFrame(
         {
@@ -86,6 +92,7 @@ def build_features(tables: Mapping[str, pd.DataFrame], courses: pd.DataFrame, sn
             "days_since_enrollment": days_enrolled,
             "enrolled_days_after_start": _days(frame["created"], frame["start"]),
             "course_week": ((snapshot - start_date) / DAY // 7 + 1).astype(int),
+            "course_day": elapsed_days.astype(int),
             "course_elapsed_fraction": (elapsed_days / duration_days).clip(0, 1),
             "course_duration_weeks": duration_days / 7,
             "mooc_grade_percentage": zero("percent_grade") * 100,
@@ -121,11 +128,16 @@ def build_features(tables: Mapping[str, pd.DataFrame], courses: pd.DataFrame, sn
             "video_days_since_last_watch": _days(reference, frame["last_watched_at"]),
             "dashboard_overall_completion": zero("overall_completion"),
             "dashboard_completed_items": zero("completed_items").astype(int),
+            **{name: activity[name] for name in activity.columns},
+            "sections_attempted_vs_due": (zero("sections_attempted") / sections_due.where(sections_due > 0)).clip(0, 2),
+            "course_has_h5p": (frame.groupby("course_id")["h5p_total_contents"].transform("max").fillna(0) > 0).astype(int),
+            "course_has_videos": (frame.groupby("course_id")["video_total_videos"].transform("max").fillna(0) > 0).astype(int),
         }
     )
     out["grade_percentile_in_course"] = _percentile_in_course(out, "mooc_grade_percentage")
     out["completion_percentile_in_course"] = _percentile_in_course(out, "mooc_completion_rate")
     out["grade_minus_course_mean"] = out["mooc_grade_percentage"] - out.groupby("course_id")["mooc_grade_percentage"].transform("mean")
+    out["recent_activity_percentile_in_course"] = _percentile_in_course(out, "events_last_7_days")
     out["snapshot_date"] = snapshot_date
     return enforce_feature_types(out)
 

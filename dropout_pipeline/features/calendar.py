@@ -12,6 +12,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 HALF_DAY = timedelta(hours=12)
+# The days of each course week (1 = its first day) replayed for training. Predictions run
+# on any day of the week, so a model must learn from early-, mid- and end-of-week moments
+# alike: trained on ends of weeks only, it takes a learner on day 1 of week k, who has had
+# no time for week k's work, for one who skipped it.
+SNAPSHOT_DAYS_OF_WEEK = (1, 4, 7)
 
 
 @dataclass(frozen=True)
@@ -35,15 +40,18 @@ class CourseCalendar:
         """1 for the course's first seven days, 2 for the next seven, and so on."""
         return (day - self.start_date).days // 7 + 1
 
-    def weekly_snapshot_dates(self, until: date) -> list[date]:
-        """The last day of every course week that ended on or before `until`, before the end."""
-        dates = []
-        day = self.start_date + timedelta(days=6)
-        last = min(until, self.end_date) if self.end_date else until
-        while day <= last and (self.end_date is None or day < self.end_date):
-            dates.append(day)
-            day += timedelta(days=7)
+    def snapshot_dates(self, until: date) -> list[date]:
+        """Days 1, 4 and 7 (SNAPSHOT_DAYS_OF_WEEK) of every course week up to `until`, before the end."""
+        last = min(until, self.end_date - timedelta(days=1)) if self.end_date else until
+        dates, week_start = [], self.start_date
+        while week_start <= last:
+            dates += [day for d in SNAPSHOT_DAYS_OF_WEEK if (day := week_start + timedelta(days=d - 1)) <= last]
+            week_start += timedelta(days=7)
         return dates
+
+    def day_of_week(self, day: date) -> int:
+        """1 for the first day of a course week, 7 for its last."""
+        return (day - self.start_date).days % 7 + 1
 
     @property
     def semester(self) -> str:

@@ -13,6 +13,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 
+# When a feature's inputs are taken: every rule ends at the end of the snapshot date.
+STATE = "the platform's answer `as_of` the snapshot date"
+CALENDAR = "the course calendar, the enrolment time and the snapshot date"
+EVENTS = "events stamped before the end of the snapshot date"
+COHORT = "the course's learners on the same snapshot date"
+
+
 @dataclass(frozen=True)
 class Feature:
     name: str
@@ -21,17 +28,20 @@ class Feature:
     unit: str
     dtype: Literal["float", "int", "category"]
     nullable: bool = False  # null means "undefined for this learner" (e.g. never active), not "missing"
+    often_null: bool = False  # undefined for most learners by design (e.g. in the first week), so no null-rate limit
+    as_of: str = STATE  # what the value may depend on (the no-leakage rule a test holds it to)
 
 
 FEATURES: tuple[Feature, ...] = (
     # Enrolment and course calendar
     Feature("enrollment_mode", "Enrolment track (audit, verified, ...)", "enrollments.mode", "category", "category"),
     Feature("is_active_enrollment", "1 if the enrolment is active", "enrollments.is_active", "0/1", "int"),
-    Feature("days_since_enrollment", "Days from enrolment to the snapshot date", "enrollments.created", "days", "float"),
-    Feature("enrolled_days_after_start", "Days between course start and enrolment", "enrollments.created, courses.start", "signed days (negative: before start)", "float"),
-    Feature("course_week", "Week of the course at the snapshot date (1 = first week)", "courses.start", "week", "int"),
-    Feature("course_elapsed_fraction", "Fraction of the course calendar elapsed at the snapshot date (null: self-paced, no end)", "courses.start, courses.end", "0-1", "float", nullable=True),
-    Feature("course_duration_weeks", "Planned length of the course (null: self-paced, no end)", "courses.start, courses.end", "weeks", "float", nullable=True),
+    Feature("days_since_enrollment", "Days from enrolment to the snapshot date", "enrollments.created", "days", "float", as_of=CALENDAR),
+    Feature("enrolled_days_after_start", "Days between course start and enrolment", "enrollments.created, courses.start", "signed days (negative: before start)", "float", as_of=CALENDAR),
+    Feature("course_week", "Week of the course at the snapshot date (1 = first week)", "courses.start", "week", "int", as_of=CALENDAR),
+    Feature("course_day", "Day of the course at the snapshot date (1 = first day): where in its week a snapshot falls", "courses.start", "day", "int", as_of=CALENDAR),
+    Feature("course_elapsed_fraction", "Fraction of the course calendar elapsed at the snapshot date (null: self-paced, no end)", "courses.start, courses.end", "0-1", "float", nullable=True, as_of=CALENDAR),
+    Feature("course_duration_weeks", "Planned length of the course (null: self-paced, no end)", "courses.start, courses.end", "weeks", "float", nullable=True, as_of=CALENDAR),
     # Grades
     Feature("mooc_grade_percentage", "Course grade so far (unattempted work counts as 0)", "mooc_grades.percent_grade", "%", "float"),
     Feature("mooc_letter_grade", "Letter grade so far ('none' when the platform gives none)", "mooc_grades.letter_grade", "category", "category"),
@@ -71,10 +81,22 @@ FEATURES: tuple[Feature, ...] = (
     # Dashboard
     Feature("dashboard_overall_completion", "H5P dashboard's overall completion", "dashboard_summary.overall_completion", "%", "float"),
     Feature("dashboard_completed_items", "Items completed on the H5P dashboard", "dashboard_summary.completed_items", "count", "int"),
+    # Recent behaviour, from the timed events: H5P contents finished and videos watched (features.activity)
+    Feature("events_last_7_days", "Events (H5P contents finished, videos watched) in the 7 days up to the snapshot", "h5p_scores.finished_at, video_progress.last_watched_at", "count", "int", as_of=EVENTS),
+    Feature("events_last_14_days", "Events in the 14 days up to the snapshot", "h5p_scores.finished_at, video_progress.last_watched_at", "count", "int", as_of=EVENTS),
+    Feature("activity_trend_7_days", "Events in the last 7 days minus events in the 7 days before (negative: slowing down)", "h5p_scores.finished_at, video_progress.last_watched_at", "signed count", "int", as_of=EVENTS),
+    Feature("active_days", "Distinct days with an event, up to the snapshot", "h5p_scores.finished_at, video_progress.last_watched_at", "days", "int", as_of=EVENTS),
+    Feature("weeks_active_share", "Share of the learner's weeks in the course (from enrolment, or the start if later) with an event: regularity", "h5p_scores.finished_at, video_progress.last_watched_at, enrollments.created", "0-1", "float", as_of=EVENTS),
+    Feature("first_week_events", "Events in the learner's first 7 days in the course (up to the snapshot)", "h5p_scores.finished_at, video_progress.last_watched_at, enrollments.created", "count", "int", as_of=EVENTS),
+    Feature("h5p_score_trend", "Mean H5P score on contents finished in the last 7 days minus on those finished before (null: none in one of the two)", "h5p_scores.finished_at, h5p_scores.percentage", "percentage points", "float", nullable=True, often_null=True, as_of=EVENTS),
+    Feature("sections_attempted_vs_due", "Graded sections attempted over those due by the snapshot, due dates taken as spread evenly over the course weeks, the API giving none (null: none due yet, or no end); timeliness", "mooc_grades.section_breakdown, courses.start, courses.end", "0-2", "float", nullable=True, often_null=True),
+    Feature("course_has_h5p", "1 if the course has H5P content at all (0: every H5P feature is empty by design, not by inactivity)", "dashboard_summary.h5p_total_contents (course)", "0/1", "int"),
+    Feature("course_has_videos", "1 if the course has videos at all", "dashboard_summary.video_total_videos (course)", "0/1", "int"),
     # Relative to the cohort on the same date
-    Feature("grade_percentile_in_course", "Percentile rank of the grade among the course's learners on the same date", "mooc_grades (cohort)", "0-100", "float"),
-    Feature("completion_percentile_in_course", "Percentile rank of the completion rate among the course's learners on the same date", "mooc_progress (cohort)", "0-100", "float"),
-    Feature("grade_minus_course_mean", "Grade minus the course's mean grade on the same date", "mooc_grades (cohort)", "percentage points", "float"),
+    Feature("grade_percentile_in_course", "Percentile rank of the grade among the course's learners on the same date", "mooc_grades (cohort)", "0-100", "float", as_of=COHORT),
+    Feature("completion_percentile_in_course", "Percentile rank of the completion rate among the course's learners on the same date", "mooc_progress (cohort)", "0-100", "float", as_of=COHORT),
+    Feature("grade_minus_course_mean", "Grade minus the course's mean grade on the same date", "mooc_grades (cohort)", "percentage points", "float", as_of=COHORT),
+    Feature("recent_activity_percentile_in_course", "Percentile rank of events in the last 7 days among the course's learners on the same date", "h5p_scores, video_progress (cohort)", "0-100", "float", as_of=COHORT),
 )
 
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
@@ -88,10 +110,12 @@ def feature_dictionary_markdown() -> str:
         "",
         "Generated from `dropout_pipeline/features/dictionary.py` by",
         "`dropout-pipeline feature-dictionary`; a test fails when the two differ.",
-        "Every feature is computed as of the snapshot date: nothing later is used.",
+        "Every feature is computed as of the snapshot date: nothing later is used. The `as of`",
+        "column says from what: a replay of a past date gives the same value whatever happened",
+        "since (a test replays one date at two later clocks and compares every feature).",
         "",
-        "| feature | meaning | source | unit | type |",
-        "|---|---|---|---|---|",
+        "| feature | meaning | source | unit | type | as of |",
+        "|---|---|---|---|---|---|",
     ]
-    lines += [f"| `{f.name}` | {f.meaning} | {f.source} | {f.unit} | {f.dtype}{', nullable' if f.nullable else ''} |" for f in FEATURES]
+    lines += [f"| `{f.name}` | {f.meaning} | {f.source} | {f.unit} | {f.dtype}{', nullable' if f.nullable else ''} | {f.as_of} |" for f in FEATURES]
     return "\n".join(lines) + "\n"

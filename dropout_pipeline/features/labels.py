@@ -1,7 +1,8 @@
 """Final outcomes of a finished course, and the labelled training rows built from them.
 
-Labels come from the course's last snapshot (its end date); features from the weekly
-snapshots strictly before it, so a row never contains what it is asked to predict.
+Labels come from the course's last snapshot (its end date); features from the snapshots
+strictly before it (days 1, 4 and 7 of every course week: calendar.SNAPSHOT_DAYS_OF_WEEK),
+so a row never contains what it is asked to predict.
 - is_passed: the platform's final verdict (`mooc_is_passed` on the end date).
 - is_dropout: no activity in the last `inactive_days` days before the end (30 in the
   legacy system), including never having been active at all.
@@ -32,9 +33,9 @@ def final_outcomes(final_snapshot: pd.DataFrame, inactive_days: int) -> pd.DataF
 
 
 def training_rows(history: pd.DataFrame, calendar: CourseCalendar, inactive_days: int, created_at: datetime) -> pd.DataFrame:
-    """Weekly snapshots before the end, each joined to the learner's final outcome.
+    """Snapshots before the end, each joined to the learner's final outcome.
 
-    `history` holds the course's weekly snapshots, including the one on its end date.
+    `history` holds the course's snapshots, including the one on its end date.
     """
     end = calendar.end_date
     if end is None:
@@ -55,9 +56,9 @@ def training_rows(history: pd.DataFrame, calendar: CourseCalendar, inactive_days
 
 
 def training_weeks(calendar: CourseCalendar) -> list[int]:
-    """The course weeks a finished course's training rows must cover: every week that
-    ended before the course did (the end date itself only gives the labels)."""
-    return [calendar.week_of(day) for day in calendar.weekly_snapshot_dates(until=calendar.end_date)]
+    """The course weeks a finished course's training rows must cover: every week with a
+    snapshot before the end (the end date itself only gives the labels)."""
+    return sorted({calendar.week_of(day) for day in calendar.snapshot_dates(until=calendar.end_date)})
 
 
 def weeks_with_learners(calendar: CourseCalendar, first_enrolment: datetime | None) -> list[int]:
@@ -67,12 +68,12 @@ def weeks_with_learners(calendar: CourseCalendar, first_enrolment: datetime | No
     if first_enrolment is None:
         return training_weeks(calendar)
     surely_by = (first_enrolment + HALF_DAY).date()
-    return [calendar.week_of(day) for day in calendar.weekly_snapshot_dates(until=calendar.end_date) if day >= surely_by]
+    return sorted({calendar.week_of(day) for day in calendar.snapshot_dates(until=calendar.end_date) if day >= surely_by})
 
 
 def snapshot_plan(calendar: CourseCalendar, today: date) -> list[date]:
-    """Dates to replay: the end of each course week so far, and the end date once finished."""
-    dates = calendar.weekly_snapshot_dates(until=today)
+    """Dates to replay: days 1, 4 and 7 of each course week so far, and the end date once finished."""
+    dates = calendar.snapshot_dates(until=today)
     if calendar.is_finished(today):
         dates.append(calendar.end_date)
     return dates

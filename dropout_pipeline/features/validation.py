@@ -19,6 +19,7 @@ UNIT_RANGES: dict[str, tuple[float | None, float | None]] = {
     "%": (0, 100),
     "0-100": (0, 100),
     "0-1": (0, 1),
+    "0-2": (0, 2),
     "0/1": (0, 1),
     "count": (0, None),
     "days": (0, None),
@@ -93,9 +94,19 @@ def null_rates(frame: pd.DataFrame) -> dict[str, float]:
     return {f.name: round(float(frame[f.name].isna().mean()), 4) if len(frame) else 0.0 for f in FEATURES}
 
 
+def _null_by_design(frame: pd.DataFrame) -> set[str]:
+    """Nullable features that may be null for everyone: those undefined early in a course,
+    and those of a source the course does not have (H5P content, videos)."""
+    absent = {prefix for prefix, flag in (("h5p_", "course_has_h5p"), ("video_", "course_has_videos")) if len(frame) and not frame[flag].any()}
+    return {f.name for f in FEATURES if f.nullable and (f.often_null or any(f.name.startswith(prefix) for prefix in absent))}
+
+
 def null_rates_acceptable(frame: pd.DataFrame) -> CheckOutcome:
-    rates = null_rates(frame)
-    too_high = {name: rate for name, rate in rates.items() if (rate > MAX_NULL_RATE if name in NULLABLE else rate > 0)}
+    rates, by_design = null_rates(frame), _null_by_design(frame)
+    too_high = {
+        name: rate for name, rate in rates.items()
+        if name not in by_design and (rate > MAX_NULL_RATE if name in NULLABLE else rate > 0)
+    }
     return CheckOutcome(
         not too_high,
         f"null rate too high for {sorted(too_high)}" if too_high else "null rates within limits",
@@ -104,7 +115,7 @@ def null_rates_acceptable(frame: pd.DataFrame) -> CheckOutcome:
 
 
 def validate_training_rows(frame: pd.DataFrame) -> CheckOutcome:
-    """Features as above plus labels that are never null, one row per learner and week."""
+    """Features as above plus labels that are never null, one row per learner and snapshot date."""
     labels = {
         "is_passed": pa.Column(bool, nullable=False),
         "is_dropout": pa.Column(bool, nullable=False),
@@ -112,7 +123,7 @@ def validate_training_rows(frame: pd.DataFrame) -> CheckOutcome:
         "snapshot_week": pa.Column("int64", pa.Check.ge(1), nullable=False),
         "semester": pa.Column(nullable=False),
     }
-    return _validate(feature_schema(labels, unique=("user_id", "course_id", "snapshot_week")), frame, "training_data")
+    return _validate(feature_schema(labels, unique=("user_id", "course_id", "snapshot_date")), frame, "training_data")
 
 
 def every_week_covered(frame: pd.DataFrame, course_weeks: Iterable[int], weeks_with_learners: Iterable[int]) -> CheckOutcome:

@@ -49,11 +49,13 @@ def out_of_fold(
     rows: pd.DataFrame, labels: np.ndarray, predict_after_fit: Callable[[pd.DataFrame, pd.DataFrame], np.ndarray]
 ) -> np.ndarray | None:
     """Every row's raw prediction from a model fitted without its course (course-grouped
-    folds, deterministic); None where that cannot be done (fewer than two courses, or a
-    fold that would learn from one outcome only)."""
+    folds, deterministic); None where that cannot be done well: fewer than three courses
+    (a model of one course's rows predicts unlike one of all of them, and a map fitted on
+    that made scores worse on held-out courses), or a fold that would learn from one
+    outcome only."""
     courses = rows["course_id"].to_numpy()
-    folds = min(CROSS_FIT_FOLDS, len(np.unique(courses)))
-    if folds < 2:
+    folds = CROSS_FIT_FOLDS
+    if len(np.unique(courses)) < folds:
         return None
     splits = list(GroupKFold(n_splits=folds).split(rows, groups=courses))
     if any(len(np.unique(labels[fit_index])) < 2 for fit_index, _ in splits):

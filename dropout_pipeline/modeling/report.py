@@ -10,19 +10,19 @@ def _fmt(value) -> str:
 
 
 def per_week_table(result: RetrainResult) -> str:
-    """Markdown: ROC AUC per snapshot week for the model and each baseline, with n, and how
-    well the model fills worklists."""
+    """Markdown: ROC AUC per snapshot week for every candidate and the rule, with n, and how
+    well the chosen candidate fills worklists."""
     scorers = list(result.evaluations)
     by_scorer = {s: {row["snapshot_week"]: row for row in result.per_week(s)} for s in scorers}
-    table = [(week, {s: by_scorer[s][week] for s in scorers}) for week in sorted(by_scorer["catboost"])]
+    table = [(week, {s: by_scorer[s][week] for s in scorers}) for week in sorted(by_scorer[result.chosen])]
     table.append(("all", {s: result.overall(s) for s in scorers}))
     header = (
         "| week | n | positives | " + " | ".join(f"{s} AUC" for s in scorers)
-        + " | catboost PR AUC | catboost F1 | worklist precision | worklist recall |"
+        + f" | {result.chosen} PR AUC | {result.chosen} F1 | worklist precision | worklist recall |"
     )
     lines = [header, "|" + "---|" * (len(scorers) + 7)]
     for week, rows in table:
-        row, aucs = rows["catboost"], " | ".join(_fmt(rows[s]["roc_auc"]) for s in scorers)
+        row, aucs = rows[result.chosen], " | ".join(_fmt(rows[s]["roc_auc"]) for s in scorers)
         lines.append(
             f"| {week} | {row['n_samples']} | {row['n_positive']} | {aucs} | {_fmt(row['pr_auc'])} | {_fmt(row['f1_score'])} "
             f"| {_fmt(row['worklist_precision'])} | {_fmt(row['worklist_recall'])} |"

@@ -1,15 +1,22 @@
-"""Retraining: learn from training_data, prove it on held-out courses, register, gate.
+"""Retraining: learn from training_data, choose a candidate honestly, register, gate.
 
-A model is judged by a twin fitted without the held-out courses; the version deployed is
-then fitted on every frozen row, so a course that has just finished (the most recent
-semester, the one most like what comes next) improves the very next model instead of
-only judging it. Each version is registered and its evaluation recorded (the history
-behind trend charts); it becomes the default only when it passes the gate: ROC AUC on
-the holdout at least the floor, and not worse than the current default by more than the
-margin, compared like with like (see _champion_comparison). Its `training_rows` is every
-row it learned from, so rows frozen since (the table only grows) are what is new to it.
-Scores are calibrated (modeling.calibration): the judged model from its training courses'
-out-of-fold predictions, the deployed one from every out-of-sample prediction there is.
+Every candidate kind (modeling.scorers.CANDIDATES: CatBoost set up for small data, a
+logistic regression) is fitted on the training courses and judged on the held-out ones.
+The one chosen is the best at early warning, the point of the product: the highest mean
+of its per-week ROC AUC over weeks 1 to 4 (pooled AUC is dominated by late weeks, where
+anything works). Then the chosen kind is refitted on every frozen row, so a course that
+has just finished (the most recent semester, the one most like what comes next) improves
+the very next model instead of only judging it; both the judged ("evaluated") and the
+refitted ("deployed") artifacts are saved. Scores are calibrated (modeling.calibration):
+the judged model from its training courses' out-of-fold predictions, the deployed one from
+every out-of-sample prediction there is.
+
+Each version is registered and every candidate's evaluation recorded (the history behind
+trend charts); the version becomes the default only when it passes the gate: holdout ROC
+AUC at least the floor, and, against the current default, not worse by more than the
+margin at early warning, compared only on finished courses neither model learned from
+(see _incumbent_comparison). Its `training_rows` is every row it learned from, so rows
+frozen since (the table only grows) are what is new to it.
 """
 
 from __future__ import annotations
@@ -25,13 +32,15 @@ import sqlalchemy as sa
 
 from dropout_pipeline.modeling.calibration import PlattCalibration, out_of_fold
 from dropout_pipeline.modeling.metrics import classification_metrics, evaluation_rows, expected_calibration_error, reliability_table
-from dropout_pipeline.modeling.scorers import CatBoostScorer, fit_logistic_baseline, ordered, rule_baseline, target_values
+from dropout_pipeline.modeling.scorers import CANDIDATES, Scorer, load_scorer, ordered, rule_baseline, target_values
 from dropout_pipeline.modeling.split import Split, holdout_split
 from dropout_pipeline.storage import model_tables
 from dropout_pipeline.storage.feature_tables import read_training_data
 
 THRESHOLD = 0.5
 MIN_TRAINING_ROWS = 100
+EARLY_WEEKS = (1, 2, 3, 4)  # the weeks a model is chosen and gated on
+RULE = "rule_grade_activity"
 # The models the nightly retrain keeps current, one per target; domain models are extra.
 NIGHTLY_MODELS = {"fail": "fail_risk_model", "dropout": "dropout_risk_model"}
 OUTCOME_WORDS = {"fail": ("passed", "failed"), "dropout": ("stayed", "dropped out")}
@@ -50,7 +59,26 @@ class RetrainRequest:
     champion_margin: float
     domain: str = "all"
     course_ids: list[str] | None = None  # a domain model's courses; None: every course
-    iterations: int = 300
+    candidates: tuple[str, ...] = tuple(CANDIDATES)
+    catboost_iterations: int | None = None  # None: chosen by early stopping on a course-grouped fold
+
+    def fit_settings(self, candidate: str) -> dict:
+        return {"iterations": self.catboost_iterations} if candidate == "catboost" and self.catboost_iterations else {}
+
+
+@dataclass
+class Candidate:
+    """One kind of model, fitted on the training courses and judged on the held-out ones."""
+
+    name: str
+    judged: Scorer  # calibrated from the training courses' out-of-fold predictions
+    train_oof: np.ndarray | None
+    holdout_raw: np.ndarray
+    evaluation: list[dict]
+
+    @property
+    def early_auc(self) -> float | None:
+        return early_warning_auc(self.evaluation)
 
 
 @dataclass
@@ -58,63 +86,127 @@ class RetrainResult:
     model_name: str
     model_version: int
     model_path: Path
+    evaluated_model_path: Path
+    chosen: str  # the candidate kind deployed
     training_rows: int
     holdout_courses: tuple[str, ...]
     split_strategy: str
-    evaluations: dict[str, list[dict]]  # scorer -> rows (overall, per week, per course)
+    evaluations: dict[str, list[dict]]  # candidate or baseline -> rows (overall, per week, per course)
     feature_importance: dict[str, float]
-    champion: dict | None = None  # the default it was compared to: both ROC AUCs and the courses compared on
+    by_week_day: dict[int, dict]  # the chosen candidate's held-out metrics by day of the course week
+    champion: dict | None = None  # the default it was compared to: both early-warning ROC AUCs, per week, and the courses
     calibration: dict = field(default_factory=dict)  # the map deployed, and ECE before/after on the holdout with its reliability table
     passed_floor: bool = False
     passed_champion: bool = False
     promoted: bool = False
-    notes: list[str] = field(default_factory=list)
 
-    def overall(self, scorer: str = "catboost") -> dict:
-        return self.evaluations[scorer][0]
+    def overall(self, scorer: str | None = None) -> dict:
+        return self.evaluations[scorer or self.chosen][0]
 
-    def per_week(self, scorer: str = "catboost") -> list[dict]:
-        return [row for row in self.evaluations[scorer] if row["course_id"] == "all" and row["snapshot_week"] is not None]
+    def per_week(self, scorer: str | None = None) -> list[dict]:
+        return [row for row in self.evaluations[scorer or self.chosen] if row["course_id"] == "all" and row["snapshot_week"] is not None]
+
+    def early_auc(self, scorer: str | None = None) -> float | None:
+        return early_warning_auc(self.evaluations[scorer or self.chosen])
+
+
+def early_warning_auc(rows: list[dict]) -> float | None:
+    """Mean of the per-week ROC AUCs over weeks 1 to 4 (those with both outcomes): each
+    week counts the same, however many rows it has."""
+    values = [
+        row["roc_auc"] for row in rows
+        if row["course_id"] == "all" and row["snapshot_week"] in EARLY_WEEKS and row["roc_auc"] is not None
+    ]
+    return float(np.mean(values)) if values else None
+
+
+def evaluated_artifact(model_path: Path) -> Path:
+    """Where the judged twin of a deployed model is kept: beside it, `vN.evaluated.<kind>`."""
+    return model_path.with_name(f"{model_path.stem}.evaluated{model_path.suffix}")
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def _champion_comparison(
-    champion: dict | None, seen_courses: set[str], data: pd.DataFrame, split: Split, fitted: dict[str, CatBoostScorer], request: RetrainRequest
-) -> dict | None:
-    """Champion and challenger ROC AUC on the same held-out rows, like with like.
+def _evaluate(name: str, split: Split, request: RetrainRequest) -> Candidate:
+    kind, target = CANDIDATES[name], request.target
+    y_train = target_values(split.train, target).to_numpy()
+    judged = kind.fit(split.train, target, **request.fit_settings(name))
+    oof = out_of_fold(split.train, y_train, lambda fit, rows: kind.fit(fit, target, **judged.refit_settings()).raw_proba(rows))
+    judged = judged.calibrated(PlattCalibration.fit(oof, y_train) if oof is not None else None)
+    y_holdout = target_values(split.holdout, target)
+    evaluation = evaluation_rows(split.holdout, y_holdout, judged.predict_proba(split.holdout), THRESHOLD)
+    return Candidate(name, judged, oof, judged.raw_proba(split.holdout), evaluation)
 
-    On held-out courses the champion never learned from, the challenger is a twin fitted
-    on every row but theirs (the champion's data and anything else new); where there are
-    none (or they hold one outcome only), both are compared on the whole holdout as they
-    are deployed, having both learned from it.
+
+def _choose(candidates: list[Candidate]) -> Candidate:
+    """The best at early warning; on a tie (or no early week to judge), the first listed."""
+    return max(candidates, key=lambda c: -1.0 if c.early_auc is None else c.early_auc)
+
+
+def _by_week_day(holdout: pd.DataFrame, y: np.ndarray, probability: np.ndarray) -> dict[int, dict]:
+    """ROC AUC by day of the course week (1, 4, 7): a model trained for any day must not
+    be worse on the first day of a week than on its last."""
+    days = (holdout["course_day"].to_numpy() - 1) % 7 + 1
+    out = {}
+    for day in sorted(np.unique(days)):
+        mask = days == day
+        out[int(day)] = {
+            "n_samples": int(mask.sum()),
+            "roc_auc": classification_metrics(y[mask], probability[mask], THRESHOLD)["roc_auc"],
+            "early_weeks_roc_auc": early_warning_auc(evaluation_rows(holdout[mask], y[mask], probability[mask], THRESHOLD)),
+        }
+    return out
+
+
+def _incumbent_comparison(incumbent: dict | None, seen: set[str], data: pd.DataFrame, split: Split, chosen: Candidate, target: str) -> dict | None:
+    """The current default and the new model, at early warning, on the finished courses
+    the default never learned from (those frozen since it was trained), week by week.
+
+    The new model is compared through a twin that did not learn from them either: the
+    judged model when they are the held-out courses, else the same kind refitted without
+    them. With no such course (nothing new since the default), nothing is compared and the
+    default keeps serving.
     """
-    if champion is None:
+    if incumbent is None:
         return None
-    path = Path(champion["model_path"])
+    label = {"model_name": incumbent["model_name"], "model_version": incumbent["model_version"]}
+    path = Path(incumbent["model_path"])
     if not path.exists():
-        return {"model_version": champion["model_version"], "roc_auc": None, "note": f"model file {path} missing"}
-    y = target_values(split.holdout, request.target).to_numpy()
-    unseen_courses = set(split.holdout_courses) - seen_courses
-    rows = split.holdout["course_id"].isin(unseen_courses).to_numpy()
-    if len(np.unique(y[rows])) == 2:
-        twin = fitted["judged"] if unseen_courses == set(split.holdout_courses) else CatBoostScorer.fit(
-            data[~data["course_id"].isin(unseen_courses)], request.target, request.iterations
-        )
-        note = "held-out courses the default never learned from, against a twin fitted without them"
+        return {**label, "roc_auc": None, "compared": False, "note": f"model file {path} missing"}
+    compared_on = sorted(set(data["course_id"]) - seen)
+    rows = data[data["course_id"].isin(compared_on)]
+    y = target_values(rows, target).to_numpy()
+    if len(np.unique(y)) < 2:
+        return {**label, "roc_auc": None, "compared": False, "compared_on": compared_on, "note": (
+            "no finished course the default has not learned from (with both outcomes): nothing to compare on, the default keeps serving"
+        )}
+    if set(compared_on) == set(split.holdout_courses):
+        twin = chosen.judged
     else:
-        rows, twin, note = np.ones(len(y), dtype=bool), fitted["deployed"], "the whole holdout, which both learned from"
-    compared = split.holdout[rows]
-    auc = lambda scorer: classification_metrics(y[rows], scorer.predict_proba(compared), THRESHOLD)["roc_auc"]  # noqa: E731
+        kind = CANDIDATES[chosen.name]
+        twin = kind.fit(data[~data["course_id"].isin(compared_on)], target, **chosen.judged.refit_settings()).calibrated(chosen.judged.calibration)
+    evaluations = {name: evaluation_rows(rows, y, model.predict_proba(rows), THRESHOLD) for name, model in (("default", load_scorer(path)), ("new", twin))}
+    per_week = {
+        row["snapshot_week"]: {"n": row["n_samples"], "default": row["roc_auc"]}
+        for row in evaluations["default"] if row["course_id"] == "all" and row["snapshot_week"] is not None
+    }
+    for row in evaluations["new"]:
+        if row["course_id"] == "all" and row["snapshot_week"] is not None:
+            per_week[row["snapshot_week"]]["new"] = row["roc_auc"]
+    early = {name: early_warning_auc(rows_) for name, rows_ in evaluations.items()}
+    pooled = any(value is None for value in early.values())
+    score = {name: (evaluations[name][0]["roc_auc"] if pooled else early[name]) for name in evaluations}
     return {
-        "model_name": champion["model_name"],
-        "model_version": champion["model_version"],
-        "roc_auc": auc(CatBoostScorer.load(path)),
-        "challenger_roc_auc": auc(twin),
-        "compared_on": sorted(compared["course_id"].unique()),
-        "note": note,
+        **label,
+        "roc_auc": score["default"],
+        "challenger_roc_auc": score["new"],
+        "compared": True,
+        "measure": "ROC AUC of all weeks (no early week had both outcomes)" if pooled else f"mean ROC AUC of weeks {EARLY_WEEKS[0]}-{EARLY_WEEKS[-1]}",
+        "per_week": per_week,
+        "compared_on": compared_on,
+        "note": "courses neither model learned from" + ("" if twin is chosen.judged else ", against a twin fitted without them"),
     }
 
 
@@ -147,54 +239,55 @@ def trainable_split(data: pd.DataFrame, target: str) -> Split:
 
 
 def retrain(engine: sa.Engine, request: RetrainRequest) -> RetrainResult:
-    """Fit, evaluate, register and gate a new version; CannotTrain (nothing registered) when
-    the data cannot give an honest model."""
+    """Fit every candidate, choose, refit the chosen on all rows, register and gate a new
+    version; CannotTrain (nothing registered) when the data cannot give an honest model."""
     with engine.connect() as connection:
         data = ordered(read_training_data(connection, request.course_ids))  # row order never changes a result
-        champion = model_tables.default_model(connection, request.target) if request.domain == "all" else model_tables.latest_active(connection, request.model_name)
-        seen = model_tables.courses_learned_by(connection, champion["model_name"], champion["model_version"]) if champion else set()
+        incumbent = model_tables.default_model(connection, request.target) if request.domain == "all" else model_tables.latest_active(connection, request.model_name)
+        seen = model_tables.courses_learned_by(connection, incumbent["model_name"], incumbent["model_version"]) if incumbent else set()
     try:
         split = trainable_split(data, request.target)
     except CannotTrain as reason:
-        serving = f"{model_tables.model_label(champion)} keeps serving" if champion else f"no {request.target}-risk model serves yet"
+        serving = f"{model_tables.model_label(incumbent)} keeps serving" if incumbent else f"no {request.target}-risk model serves yet"
         raise CannotTrain(f"{reason}; {serving}") from None
-    y_holdout = target_values(split.holdout, request.target)
+    y_holdout = target_values(split.holdout, request.target).to_numpy()
     y_train = target_values(split.train, request.target).to_numpy()
 
-    # Calibrated on the training courses' out-of-fold predictions: the holdout stays unseen.
-    train_oof = out_of_fold(split.train, y_train, lambda fit, rows: CatBoostScorer.fit(fit, request.target, request.iterations).raw_proba(rows))
-    judged = CatBoostScorer.fit(split.train, request.target, request.iterations)
-    judged = judged.calibrated(PlattCalibration.fit(train_oof, y_train) if train_oof is not None else None)
-    judged_raw_p, judged_p = judged.raw_proba(split.holdout), judged.predict_proba(split.holdout)
-    evaluations = {
-        "catboost": evaluation_rows(split.holdout, y_holdout, judged_p, THRESHOLD),
-        "logistic_regression": evaluation_rows(split.holdout, y_holdout, fit_logistic_baseline(split.train, request.target)(split.holdout), THRESHOLD),
-        "rule_grade_activity": evaluation_rows(split.holdout, y_holdout, rule_baseline(split.holdout), THRESHOLD),
-    }
-    # The deployed model's calibration learns from every out-of-sample prediction there is.
-    deployed_calibration = (
-        PlattCalibration.fit(np.concatenate([train_oof, judged_raw_p]), np.concatenate([y_train, y_holdout.to_numpy()]))
-        if train_oof is not None else None
-    )
-    deployed = CatBoostScorer.fit(data, request.target, request.iterations).calibrated(deployed_calibration)
-    calibration = {
-        "method": "platt" if deployed.calibration else "none: too few courses, a fold with one outcome, or no signal out of fold",
-        "deployed": dataclasses.asdict(deployed.calibration) if deployed.calibration else None,
-        "holdout_ece_raw": expected_calibration_error(y_holdout.to_numpy(), judged_raw_p),  # calibrated: evaluations' calibration_error
-        "holdout_reliability": reliability_table(y_holdout.to_numpy(), judged_p),
-    }
-    comparison = _champion_comparison(champion, seen, data, split, {"judged": judged, "deployed": deployed}, request)
+    candidates = [_evaluate(name, split, request) for name in request.candidates]
+    chosen = _choose(candidates)
+    evaluations = {c.name: c.evaluation for c in candidates}
+    evaluations[RULE] = evaluation_rows(split.holdout, y_holdout, rule_baseline(split.holdout), THRESHOLD)
 
-    auc = evaluations["catboost"][0]["roc_auc"]
+    # The deployed model's calibration learns from every out-of-sample prediction there is:
+    # the held-out courses' always, the training courses' where they could be cross-fitted.
+    with_oof = chosen.train_oof is not None
+    deployed_calibration = PlattCalibration.fit(
+        np.concatenate([chosen.train_oof, chosen.holdout_raw]) if with_oof else chosen.holdout_raw,
+        np.concatenate([y_train, y_holdout]) if with_oof else y_holdout,
+    )
+    deployed = CANDIDATES[chosen.name].fit(data, request.target, **chosen.judged.refit_settings()).calibrated(deployed_calibration)
+    calibration = {
+        "method": "platt" if deployed.calibration else "none: no signal out of sample",
+        "judged_calibrated": chosen.judged.calibration is not None,  # not with fewer than three training courses
+        "deployed": dataclasses.asdict(deployed.calibration) if deployed.calibration else None,
+        "holdout_ece_raw": expected_calibration_error(y_holdout, chosen.holdout_raw),  # calibrated: evaluations' calibration_error
+        "holdout_reliability": reliability_table(y_holdout, chosen.judged.predict_proba(split.holdout)),
+    }
+    comparison = _incumbent_comparison(incumbent, seen, data, split, chosen, request.target)
+
+    auc = chosen.evaluation[0]["roc_auc"]
     passed_floor = auc is not None and auc >= request.auc_floor
-    champion_auc = comparison["roc_auc"] if comparison else None
-    passed_champion = auc is not None and (champion_auc is None or comparison["challenger_roc_auc"] >= champion_auc - request.champion_margin)
+    passed_champion = comparison is None or (
+        comparison["compared"] and comparison["challenger_roc_auc"] >= comparison["roc_auc"] - request.champion_margin
+    )
 
     now = _now()
     with engine.begin() as connection:
         version = model_tables.next_version(connection, request.model_name)
-        path = request.models_dir / request.model_name / f"v{version}.cbm"
+        path = request.models_dir / request.model_name / f"v{version}{deployed.suffix}"
+        evaluated_path = evaluated_artifact(path)
         deployed.save(path)
+        chosen.judged.save(evaluated_path)
         promoted = passed_floor and passed_champion
         model_tables.register_model(
             connection,
@@ -204,12 +297,16 @@ def retrain(engine: sa.Engine, request: RetrainRequest) -> RetrainResult:
                 "target": request.target,
                 "model_path": str(path.resolve()),
                 "features": deployed.features,
-                "model_type": "CatBoostClassifier",
+                "model_type": deployed.model_type,
                 "domain": request.domain,
                 "trained_at": now,
                 "training_rows": len(data),
                 "holdout_courses": list(split.holdout_courses),
-                "metrics": _json_safe(evaluations["catboost"][0]),
+                "metrics": _json_safe({
+                    **chosen.evaluation[0],
+                    "candidate": chosen.name,
+                    "early_weeks_roc_auc": {c.name: c.early_auc for c in candidates},
+                }),
                 "is_active": promoted,
                 "is_default": False,
             },
@@ -232,11 +329,14 @@ def retrain(engine: sa.Engine, request: RetrainRequest) -> RetrainResult:
         model_name=request.model_name,
         model_version=version,
         model_path=path,
+        evaluated_model_path=evaluated_path,
+        chosen=chosen.name,
         training_rows=len(data),
         holdout_courses=split.holdout_courses,
         split_strategy=split.strategy,
         evaluations=evaluations,
         feature_importance=deployed.feature_importance(),
+        by_week_day=_by_week_day(split.holdout, y_holdout, chosen.judged.predict_proba(split.holdout)),
         champion=comparison,
         calibration=calibration,
         passed_floor=passed_floor,

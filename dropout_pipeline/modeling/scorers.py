@@ -1,4 +1,5 @@
-"""What learns and scores: the CatBoost model and the two baselines it must beat.
+"""What learns and scores: the candidate models (CatBoost, logistic regression) and the
+rule a teacher would use by hand, which both must beat.
 
 CatBoost handles categorical features natively (passed as plain `str` columns: see
 features.build.enforce_feature_types). Training is deterministic: a fixed seed and
@@ -9,17 +10,19 @@ model and the same metrics.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 from catboost import CatBoostClassifier, Pool
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from dropout_pipeline.features.dictionary import CATEGORICAL_FEATURES, FEATURE_NAMES
@@ -28,6 +31,9 @@ from dropout_pipeline.modeling.calibration import PlattCalibration
 TARGETS = {"fail": "fail", "dropout": "is_dropout"}
 SEED = 20261122
 INACTIVE_DAYS_FOR_RULE = 14
+DEFAULT_ITERATIONS = 300  # CatBoost trees when no validation fold can be spared
+MAX_ITERATIONS, MIN_ITERATIONS, EARLY_STOPPING_ROUNDS = 1000, 50, 60
+LOGISTIC_C = 0.5  # L2 strength: mild, the features being scaled
 
 
 def target_values(frame: pd.DataFrame, target: str) -> pd.Series:
@@ -38,34 +44,108 @@ def target_values(frame: pd.DataFrame, target: str) -> pd.Series:
 
 
 def ordered(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.sort_values(["course_id", "user_id", "snapshot_week"], kind="mergesort").reset_index(drop=True)
+    return frame.sort_values(["course_id", "user_id", "snapshot_date"], kind="mergesort").reset_index(drop=True)
+
+
+class Scorer:
+    """What every candidate model offers: raw and calibrated probabilities, per-feature
+    contributions in log-odds (the reasons), importance, and a saved form. Subclasses
+    are dataclasses with `features` and `calibration` fields."""
+
+    features: list[str]
+    calibration: PlattCalibration | None
+    model_type: str
+    suffix: str
+
+    def raw_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        raise NotImplementedError
+
+    def contributions(self, frame: pd.DataFrame) -> np.ndarray:
+        raise NotImplementedError
+
+    def feature_importance(self, top: int = 15) -> dict[str, float]:
+        raise NotImplementedError
+
+    def refit_settings(self) -> dict:
+        """What a refit on other rows must reuse (CatBoost: the tree count early stopping chose)."""
+        return {}
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """The risk as a probability: calibrated when a calibration was fitted."""
+        raw = self.raw_proba(frame)
+        return self.calibration(raw) if self.calibration else raw
+
+    def calibrated(self, calibration: PlattCalibration | None) -> Scorer:
+        return dataclasses.replace(self, calibration=calibration)
+
+    def save(self, path: Path) -> None:
+        """The model at `path` (its suffix: the kind), its feature list and calibration beside it."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._save_model(path)
+        path.with_suffix(".features.json").write_text(json.dumps(self.features))
+        if self.calibration:
+            path.with_suffix(".calibration.json").write_text(json.dumps(dataclasses.asdict(self.calibration)))
+
+    def _save_model(self, path: Path) -> None:
+        raise NotImplementedError
+
+
+def _sidecars(path: Path) -> tuple[list[str], PlattCalibration | None]:
+    calibration_file = path.with_suffix(".calibration.json")
+    calibration = PlattCalibration(**json.loads(calibration_file.read_text())) if calibration_file.exists() else None
+    return json.loads(path.with_suffix(".features.json").read_text()), calibration
+
+
+def _course_grouped_validation(courses: pd.Series) -> np.ndarray | None:
+    """Rows of about a fifth of the courses (chosen by a hash of the id, so stable), for
+    early stopping; None with fewer than three courses (too few to spare one)."""
+    unique = sorted(courses.unique(), key=lambda course: hashlib.sha256(course.encode()).hexdigest())
+    if len(unique) < 3:
+        return None
+    held = set(unique[: max(1, len(unique) // 5)])
+    return courses.isin(held).to_numpy()
 
 
 @dataclass
-class CatBoostScorer:
+class CatBoostScorer(Scorer):
     model: CatBoostClassifier
     features: list[str]
     calibration: PlattCalibration | None = None  # maps raw probabilities to calibrated ones (modeling.calibration)
+    iterations: int = DEFAULT_ITERATIONS
+    model_type = "CatBoostClassifier"
+    suffix = ".cbm"
+
+    @staticmethod
+    def _classifier(iterations: int) -> CatBoostClassifier:
+        # Set up for small data: shallow trees, strong L2, a modest rate; the tree count
+        # comes from early stopping on courses the fit did not see.
+        return CatBoostClassifier(
+            iterations=iterations, depth=4, learning_rate=0.08, l2_leaf_reg=8, loss_function="Logloss",
+            random_seed=SEED, thread_count=2, verbose=False, allow_writing_files=False,
+        )
 
     @classmethod
-    def fit(cls, train: pd.DataFrame, target: str, iterations: int = 300) -> CatBoostScorer:
+    def fit(cls, train: pd.DataFrame, target: str, iterations: int | None = None) -> CatBoostScorer:
+        """With `iterations` None, the count is found by early stopping on a course-grouped
+        validation fold, then the model is fitted on every row with it."""
         train = ordered(train)
         features = list(FEATURE_NAMES)
-        model = CatBoostClassifier(
-            iterations=iterations,
-            # Depth 4 x 300 trees matched depth 6 x 400 on held-out courses (fail ROC AUC
-            # 0.973 vs 0.972, week 1 0.871 vs 0.867) with SHAP reasons ~6x cheaper, the
-            # main cost of predicting 100,000 learners. Revisit on a real platform's data.
-            depth=4,
-            learning_rate=0.12,
-            loss_function="Logloss",
-            random_seed=SEED,
-            thread_count=2,
-            verbose=False,
-            allow_writing_files=False,
-        )
-        model.fit(Pool(train[features], target_values(train, target), cat_features=list(CATEGORICAL_FEATURES)))
-        return cls(model, features)
+        pool = lambda rows: Pool(rows[features], target_values(rows, target), cat_features=list(CATEGORICAL_FEATURES))  # noqa: E731
+        if iterations is None:
+            validation = _course_grouped_validation(train["course_id"])
+            y = target_values(train, target).to_numpy()
+            if validation is not None and len(np.unique(y[validation])) == 2 and len(np.unique(y[~validation])) == 2:
+                probe = cls._classifier(MAX_ITERATIONS)
+                probe.fit(pool(train[~validation]), eval_set=pool(train[validation]), early_stopping_rounds=EARLY_STOPPING_ROUNDS, use_best_model=True)
+                iterations = max(probe.get_best_iteration() + 1, MIN_ITERATIONS)
+            else:
+                iterations = DEFAULT_ITERATIONS
+        model = cls._classifier(iterations)
+        model.fit(pool(train))
+        return cls(model, features, iterations=iterations)
+
+    def refit_settings(self) -> dict:
+        return {"iterations": self.iterations}
 
     def pool(self, frame: pd.DataFrame) -> Pool:
         categorical = [f for f in self.features if f in CATEGORICAL_FEATURES]
@@ -73,14 +153,6 @@ class CatBoostScorer:
 
     def raw_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return self.model.predict_proba(self.pool(frame))[:, 1]
-
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """The risk as a probability: calibrated when a calibration was fitted."""
-        raw = self.raw_proba(frame)
-        return self.calibration(raw) if self.calibration else raw
-
-    def calibrated(self, calibration: PlattCalibration | None) -> CatBoostScorer:
-        return CatBoostScorer(self.model, self.features, calibration)
 
     def contributions(self, frame: pd.DataFrame) -> np.ndarray:
         """Per-row SHAP values (log-odds), one column per feature, bias column dropped."""
@@ -91,38 +163,105 @@ class CatBoostScorer:
         pairs = sorted(zip(self.features, values, strict=False), key=lambda pair: -pair[1])[:top]
         return {name: round(float(value), 3) for name, value in pairs}
 
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def _save_model(self, path: Path) -> None:
         self.model.save_model(str(path))
-        path.with_suffix(".features.json").write_text(json.dumps(self.features))
-        if self.calibration:
-            path.with_suffix(".calibration.json").write_text(json.dumps(dataclasses.asdict(self.calibration)))
 
     @classmethod
     def load(cls, path: Path) -> CatBoostScorer:
         """A saved model; one saved before calibration existed loads without one (raw scores)."""
         model = CatBoostClassifier()
         model.load_model(str(path))
-        calibration_file = path.with_suffix(".calibration.json")
-        calibration = PlattCalibration(**json.loads(calibration_file.read_text())) if calibration_file.exists() else None
-        return cls(model, json.loads(path.with_suffix(".features.json").read_text()), calibration)
+        features, calibration = _sidecars(path)
+        return cls(model, features, calibration, iterations=model.tree_count_)
 
 
-def fit_logistic_baseline(train: pd.DataFrame, target: str):
-    """Logistic regression on imputed, scaled numbers and one-hot categories."""
-    train = ordered(train)
-    numeric = [f for f in FEATURE_NAMES if f not in CATEGORICAL_FEATURES]
-    model = make_pipeline(
-        ColumnTransformer(
-            [
-                ("numeric", make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()), numeric),
-                ("categorical", OneHotEncoder(handle_unknown="ignore"), list(CATEGORICAL_FEATURES)),
-            ]
-        ),
-        LogisticRegression(max_iter=2000),
-    )
-    model.fit(train[list(FEATURE_NAMES)], target_values(train, target))
-    return lambda frame: model.predict_proba(frame[list(FEATURE_NAMES)])[:, 1]
+@dataclass
+class LogisticScorer(Scorer):
+    """Logistic regression on scaled numbers with an indicator for each missing value, and
+    one-hot categories: few parameters, so it holds up where data is scarce and noisy."""
+
+    model: Pipeline
+    column_means: np.ndarray  # of the transformed training rows: the point contributions are measured from
+    features: list[str]
+    calibration: PlattCalibration | None = None
+    model_type = "LogisticRegression"
+    suffix = ".joblib"
+
+    @classmethod
+    def fit(cls, train: pd.DataFrame, target: str) -> LogisticScorer:
+        train = ordered(train)
+        features = list(FEATURE_NAMES)
+        numeric = [f for f in features if f not in CATEGORICAL_FEATURES]
+        model = make_pipeline(
+            ColumnTransformer(
+                [
+                    ("numeric", make_pipeline(SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), StandardScaler()), numeric),
+                    ("categorical", OneHotEncoder(handle_unknown="ignore"), list(CATEGORICAL_FEATURES)),
+                ]
+            ),
+            LogisticRegression(C=LOGISTIC_C, max_iter=5000),
+        )
+        model.fit(train[features], target_values(train, target))
+        return cls(model, _dense(model[0].transform(train[features])).mean(axis=0), features)
+
+    def raw_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.model.predict_proba(frame[self.features])[:, 1]
+
+    def _source_feature(self) -> np.ndarray:
+        """For each column the model sees, the index of the feature it comes from."""
+        names = self.model[0].get_feature_names_out()
+        lookup = {name: i for i, name in enumerate(self.features)}
+
+        def source(column: str) -> int:
+            part, _, rest = column.partition("__")
+            if part == "numeric":
+                return lookup[rest.removeprefix("missingindicator_")]
+            return next(i for name, i in sorted(lookup.items(), key=lambda item: -len(item[0])) if rest.startswith(f"{name}_"))
+
+        return np.array([source(column) for column in names])
+
+    def contributions(self, frame: pd.DataFrame) -> np.ndarray:
+        """Exact log-odds contributions of a linear model: coefficient x (value - its training
+        mean), summed over the columns each feature became (scaled value, missing
+        indicator, one-hot categories)."""
+        centred = (_dense(self.model[0].transform(frame[self.features])) - self.column_means) * self.model[-1].coef_[0]
+        sources = self._source_feature()
+        out = np.zeros((len(frame), len(self.features)))
+        for column, feature in enumerate(sources):
+            out[:, feature] += centred[:, column]
+        return out
+
+    def feature_importance(self, top: int = 15) -> dict[str, float]:
+        weights = np.zeros(len(self.features))
+        for column, feature in enumerate(self._source_feature()):
+            weights[feature] += abs(self.model[-1].coef_[0][column])
+        pairs = sorted(zip(self.features, weights, strict=False), key=lambda pair: -pair[1])[:top]
+        return {name: round(float(value), 3) for name, value in pairs}
+
+    def _save_model(self, path: Path) -> None:
+        joblib.dump({"model": self.model, "column_means": self.column_means}, path)
+
+    @classmethod
+    def load(cls, path: Path) -> LogisticScorer:
+        """Our own file from the models directory (joblib unpickles: never load one from elsewhere)."""
+        saved = joblib.load(path)
+        features, calibration = _sidecars(path)
+        return cls(saved["model"], saved["column_means"], features, calibration)
+
+
+CANDIDATES: dict[str, type[Scorer]] = {"catboost": CatBoostScorer, "logistic_regression": LogisticScorer}
+
+
+def _dense(matrix) -> np.ndarray:
+    return matrix.toarray() if hasattr(matrix, "toarray") else np.asarray(matrix)
+
+
+def load_scorer(path: Path) -> Scorer:
+    """A saved model of any candidate kind, told apart by its file's suffix."""
+    kind = next((kind for kind in CANDIDATES.values() if path.suffix == kind.suffix), None)
+    if kind is None:
+        raise ValueError(f"{path}: not a saved model (expected one of {', '.join(k.suffix for k in CANDIDATES.values())})")
+    return kind.load(path)
 
 
 def rule_baseline(frame: pd.DataFrame) -> np.ndarray:

@@ -68,6 +68,15 @@ PHRASINGS: dict[str, Phrasing] = {
     "dashboard_overall_completion": Phrasing("Has completed {value:.0f}% of the exercises and videos", "low", "have completed more"),
     "discussion_total_interactions": Phrasing("Has posted {value:.0f} times in the forum", "low", "have posted more"),
     "enrolled_days_after_start": Phrasing("Enrolled {value:.0f} days after the course started", "high", "enrolled earlier", boundary=1.0),
+    "events_last_7_days": Phrasing("Finished {value:.0f} exercises or videos in the past week", "low", "did more"),
+    "events_last_14_days": Phrasing("Finished {value:.0f} exercises or videos in the past two weeks", "low", "did more"),
+    "activity_trend_7_days": Phrasing("Did {value:.0f} fewer exercises or videos than in the week before", "low", "slowed down less or not at all", -1, -0.5),
+    "active_days": Phrasing("Active on {value:.0f} days so far", "low", "were active on more"),
+    "weeks_active_share": Phrasing("Active in {value:.0f}% of their weeks in the course", "low", "came more regularly", 100),
+    "first_week_events": Phrasing("Finished {value:.0f} exercises or videos in their first week", "low", "started more strongly"),
+    "h5p_score_trend": Phrasing("Exercise scores this week are {value:.0f} points below their earlier ones", "low", "kept up their scores better", -1, -0.5),
+    "sections_attempted_vs_due": Phrasing("Has attempted {value:.0f}% of the graded assignments due so far", "low", "have attempted more of theirs", 100),
+    "recent_activity_percentile_in_course": Phrasing("Activity over the past week ranks at percentile {value:.0f} of the class", "low", "rank higher"),
 }
 WHEN_NULL: dict[str, str] = {
     "days_since_last_activity": "Has never been active",

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from dropout_pipeline.modeling.scorers import CatBoostScorer
+from dropout_pipeline.modeling.scorers import Scorer, load_scorer
 from dropout_pipeline.predictions.score import RiskLevels, score_learners
 from dropout_pipeline.storage.feature_tables import read_current_features
 from dropout_pipeline.storage.model_tables import default_model, model_for_course
@@ -28,8 +28,8 @@ class CoursePrediction:
 
 
 @lru_cache(maxsize=16)
-def load_model(path: str) -> CatBoostScorer:
-    return CatBoostScorer.load(Path(path))
+def load_model(path: str) -> Scorer:
+    return load_scorer(Path(path))
 
 
 def predict_course(engine: sa.Engine, course_id: str, levels: RiskLevels) -> CoursePrediction:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dropout_pipeline.modeling.scorers import CatBoostScorer
+from dropout_pipeline.modeling.scorers import Scorer
 from dropout_pipeline.predictions.reasons import top_reasons
 
 SCORE_DECIMALS = 6
@@ -24,7 +24,7 @@ class RiskLevels:
         return np.where(scores >= self.high_from, "HIGH", np.where(scores >= self.medium_from, "MEDIUM", "LOW"))
 
 
-def score_learners(features: pd.DataFrame, fail_model: CatBoostScorer, dropout_model: CatBoostScorer | None, levels: RiskLevels) -> pd.DataFrame:
+def score_learners(features: pd.DataFrame, fail_model: Scorer, dropout_model: Scorer | None, levels: RiskLevels) -> pd.DataFrame:
     """One prediction row per learner (without model names or timestamps); none for a
     course nobody has enrolled in yet."""
     if features.empty:
@@ -38,13 +38,13 @@ def score_learners(features: pd.DataFrame, fail_model: CatBoostScorer, dropout_m
     return _prediction_rows(features, fail, dropout, levels, fail_reasons, dropout_reasons)
 
 
-def _score(model: CatBoostScorer, features: pd.DataFrame) -> np.ndarray:
+def _score(model: Scorer, features: pd.DataFrame) -> np.ndarray:
     """The calibrated probability x 100, kept fine enough that the top of a list still
     ranks (learners at 99.996 and 99.991 are not tied at a rounded 100.0)."""
     return np.round(100 * model.predict_proba(features), SCORE_DECIMALS)
 
 
-def _reasons(features: pd.DataFrame, model: CatBoostScorer) -> list[list[dict]]:
+def _reasons(features: pd.DataFrame, model: Scorer) -> list[list[dict]]:
     return top_reasons(features, model.features, model.contributions(features))
 
 

@@ -290,7 +290,7 @@ def build_app(state: SimulatorState) -> Starlette:
             }
         )
 
-    enrollments = lambda learners, day, idx: [views.enrollment(learners, i) for i in idx]  # noqa: E731
+    enrollments = lambda learners, day, idx: [views.enrollment(learners, i, day) for i in idx]  # noqa: E731
     routes = [
         Route("/mooc/courses/", mooc_courses),
         Route("/mooc/course-enrollments-attributes/{course_id:path}/", mooc_export("enrollments", enrollments)),

@@ -30,7 +30,7 @@ def _username(learners: CourseLearners, i: int) -> str:
     return learners.names[i].lower().replace(" ", "") + str(learners.user_ids[i] % 10_000)
 
 
-def enrollment(learners: CourseLearners, i: int) -> dict:
+def enrollment(learners: CourseLearners, i: int, day: float) -> dict:
     i = int(i)
     user_id = int(learners.user_ids[i])
     username = _username(learners, i)
@@ -41,7 +41,7 @@ def enrollment(learners: CourseLearners, i: int) -> dict:
         "email": f"{username}@example.edu",
         "full_name": learners.names[i],
         "mode": learners.modes[i],
-        "is_active": True,
+        "is_active": bool(learners.unenrol_day[i] >= day),  # unenrolled learners stay listed, inactive
         "created": _stamp(learners, learners.enrolment_day[i]),
         "attributes": {"faculty": learners.spec.display_name.split()[0], "cohort": f"K{45 + i % 6}"},
     }
@@ -125,13 +125,14 @@ def discussions(learners: CourseLearners, day: float, indices: np.ndarray) -> li
 def complete_student(learners: CourseLearners, day: float, indices: np.ndarray) -> list[dict]:
     parts = zip(grades(learners, day, indices), progress(learners, day, indices), discussions(learners, day, indices), strict=False)
     return [
-        {"user_id": g["user_id"], "enrollment": enrollment(learners, i), "grade": g, "progress": p, "discussion": d}
+        {"user_id": g["user_id"], "enrollment": enrollment(learners, i, day), "grade": g, "progress": p, "discussion": d}
         for i, (g, p, d) in zip(indices, parts, strict=False)
     ]
 
 
 def h5p_scores(learners: CourseLearners, i: int, day: float) -> dict:
-    done = np.flatnonzero(learners.h5p_done[i] < day)
+    """A course without H5P content has no scores: its graded work lives in the MOOC only."""
+    done = np.flatnonzero(learners.h5p_done[i] < day) if learners.spec.has_h5p else []
     scores = []
     for j in done:
         percent = float(learners.h5p_percent[i, j])
@@ -177,15 +178,15 @@ def video_progress(learners: CourseLearners, i: int, day: float) -> dict:
 
 
 def dashboard(learners: CourseLearners, i: int, day: float) -> dict:
-    n_h5p = learners.h5p_done.shape[1]
+    n_h5p = learners.h5p_done.shape[1] if learners.spec.has_h5p else 0
     n_video = learners.video_done.shape[1]
-    h5p_completed = int((learners.h5p_done[i] < day).sum())
+    h5p_completed = int((learners.h5p_done[i] < day).sum()) if n_h5p else 0
     video_completed = int((learners.video_done[i] < day).sum())
     total = n_h5p + n_video
     return {
         "user_id": int(learners.user_ids[i]),
         "course_id": learners.spec.course_id,
-        "overall_completion": round(100 * (h5p_completed + video_completed) / total, 2),
+        "overall_completion": round(100 * (h5p_completed + video_completed) / total, 2) if total else 0.0,
         "total_items": total,
         "completed_items": h5p_completed + video_completed,
         "h5p_total_contents": n_h5p,

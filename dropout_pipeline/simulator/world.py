@@ -1,12 +1,22 @@
 """A deterministic learning platform: courses, learners, and what they did day by day.
 
-Each learner gets an archetype (steady, struggling, sporadic, crammer, early dropout,
-late dropout, never started) that sets a weekly engagement curve. Work is done in
+Two profiles. `default`: each learner gets an archetype (steady, struggling, sporadic,
+crammer, early dropout, late dropout, never started) that sets a weekly engagement curve. Work is done in
 release order (blocks, H5P quizzes, videos), so grades, progress, forum activity and,
 in the end, pass/fail and dropout all *emerge* from behaviour week by week; no label
 is drawn at random. Everything is precomputed as arrays of event days, so the state
 on any date (`as_of`) is a comparison, cheap enough to answer thousands of calls a
 second.
+
+`realistic`: what a real open and distance learning platform looks like, where early
+behaviour predicts the outcome only loosely. Engagement is heavy-tailed and noisy week to
+week; learners withdraw by a weekly hazard of their own that is unrelated to how well
+they started (and some of them unenrol); work bunches up before each weekly deadline,
+comes late or never; ability is independent of engagement and marks are noisy, so the
+same engagement ends in a pass for one learner and a fail for another. Courses have 30 to
+5,000 learners, some have no H5P content or no videos, and only a few have finished when
+the pipeline first looks. Outcome shares are about 45% pass, 30% withdraw, 25% fail for
+semester courses; short MOOCs (six weeks or less) lose about 80%.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ H5P_PER_WEEK = 2
 VIDEOS_PER_WEEK = 2
 VIDEO_SECONDS = (300, 1200)
 
+PROFILES = ("default", "realistic")
 ARCHETYPES = ("steady", "struggling", "sporadic", "crammer", "early_dropout", "late_dropout", "never_started")
 ARCHETYPE_WEIGHTS = (0.34, 0.14, 0.10, 0.08, 0.14, 0.12, 0.08)
 
@@ -67,6 +78,18 @@ class WorldSettings:
     # listed two weeks before it starts: what a clock moving over months sees.
     rolling_courses: int = 0
     rolling_span_days: int = 120
+    profile: str = "default"  # one of PROFILES
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ValueError(f"unknown simulator profile {self.profile!r}: choose one of {', '.join(PROFILES)}")
+
+
+def profile_settings(profile: str, **overrides) -> WorldSettings:
+    """Settings typical of a profile: the realistic platform has few finished courses at
+    first (one past semester of three) and courses of 30 to 5,000 learners."""
+    typical = {"realistic": {"past_semesters": 1, "courses_per_semester": 3, "min_learners": 30, "max_learners": 5000}}.get(profile, {})
+    return WorldSettings(**{**typical, **overrides, "profile": profile})
 
 
 @dataclass(frozen=True)
@@ -80,6 +103,9 @@ class CourseSpec:
     semester: str
     seed: int
     listed_from: date | None = None  # when it appears in GET /courses/; None: from the start
+    profile: str = "default"
+    has_h5p: bool = True  # False: the H5P API knows no content of it (grades come from the MOOC's own assignments)
+    has_videos: bool = True
 
     @property
     def end(self) -> date:
@@ -102,6 +128,16 @@ class CourseSpec:
             "end": self.end_at.isoformat(),
             "enrollment_count": self.n_learners,
         }
+
+
+def _course_shape(settings: WorldSettings, rng: np.random.Generator) -> dict:
+    """Size and content of a course: uniform sizes by default; on the realistic platform,
+    log-uniform sizes and some courses without H5P content or without videos."""
+    if settings.profile == "default":
+        return {"n_learners": int(rng.integers(settings.min_learners, settings.max_learners + 1))}
+    size = np.exp(rng.uniform(np.log(settings.min_learners), np.log(settings.max_learners + 1)))
+    missing = rng.choice(["none", "h5p", "videos"], p=(0.6, 0.2, 0.2))
+    return {"n_learners": int(size), "profile": settings.profile, "has_h5p": missing != "h5p", "has_videos": missing != "videos"}
 
 
 def semester_starts(today: date, count: int) -> list[tuple[str, date, int]]:
@@ -137,9 +173,9 @@ def build_catalog(settings: WorldSettings) -> list[CourseSpec]:
                     org=org,
                     start=start,
                     weeks=weeks,
-                    n_learners=int(rng.integers(settings.min_learners, settings.max_learners + 1)),
                     semester=semester,
                     seed=settings.seed,
+                    **_course_shape(settings, rng),
                 )
             )
     return courses + rolling_intake(settings)
@@ -172,10 +208,10 @@ def rolling_intake(settings: WorldSettings) -> list[CourseSpec]:
                 org=org,
                 start=start,
                 weeks=weeks,
-                n_learners=int(rng.integers(settings.min_learners, settings.max_learners + 1)),
                 semester=_half_year(start),
                 seed=settings.seed,
                 listed_from=start - timedelta(days=14),
+                **_course_shape(settings, rng),
             )
         )
     return courses
@@ -194,6 +230,7 @@ def new_course(settings: WorldSettings, index: int, today: date, n_learners: int
         n_learners=n_learners or settings.min_learners,
         semester=f"{start.year}_NEW",
         seed=settings.seed,
+        profile=settings.profile,
     )
 
 
@@ -219,11 +256,13 @@ def _engagement(archetype: str, weeks: int, rng: np.random.Generator) -> np.ndar
     return np.where(base > 0, np.clip(base + noise, 0.02, 3.0), 0.0)
 
 
-def _completion_days(work: np.ndarray, per_week: int) -> np.ndarray:
+def _completion_days(work: np.ndarray, per_week: int, deadline_rush: np.ndarray | None = None) -> np.ndarray:
     """Day (from course start) each item of a weekly-released stream is finished; inf: never.
 
     work[learner, week] is items' worth of effort; a learner cannot finish items not yet
-    released, so effort beyond the released backlog is lost.
+    released, so effort beyond the released backlog is lost. A week's work is spread
+    evenly over it, or, with `deadline_rush` (0 to 1 per learner), bunched towards its
+    deadline at the end of the week.
     """
     n, weeks = work.shape
     n_items = per_week * weeks
@@ -235,7 +274,10 @@ def _completion_days(work: np.ndarray, per_week: int) -> np.ndarray:
         pointer = np.minimum(pointer + work[:, week] * per_week, (week + 1) * per_week)
         gained = np.maximum(pointer - before, 1e-9)[:, None]
         finished_now = (items + 1 <= pointer[:, None] + 1e-9) & (items + 1 > before[:, None] + 1e-9)
-        day = 7 * week + np.clip((items + 1 - before[:, None]) / gained, 0, 1) * 6.9
+        position = np.clip((items + 1 - before[:, None]) / gained, 0, 1)
+        if deadline_rush is not None:
+            position = position ** (1 - 0.9 * deadline_rush[:, None])
+        day = 7 * week + position * 6.9
         done = np.where(finished_now, day, done)
     return done
 
@@ -250,6 +292,7 @@ class CourseLearners:
     names: list[str]
     modes: list[str]
     enrolment_day: np.ndarray
+    unenrol_day: np.ndarray  # inf: still enrolled
     block_done: np.ndarray
     h5p_done: np.ndarray
     h5p_percent: np.ndarray
@@ -286,21 +329,71 @@ class CourseLearners:
         ]
 
 
-def generate_learners(spec: CourseSpec) -> CourseLearners:
-    rng = _rng(spec.seed, spec.course_id)
+@dataclass
+class Behaviour:
+    """Who the learners are and how much they work each week, before any item is timed."""
+
+    archetypes: list[str]
+    ability: np.ndarray
+    enrolment_day: np.ndarray
+    work: np.ndarray
+    unenrol_day: np.ndarray
+    deadline_rush: np.ndarray | None = None
+    mark_noise: float = 15.0
+
+
+def _archetype_behaviour(spec: CourseSpec, rng: np.random.Generator) -> Behaviour:
     n, weeks = spec.n_learners, spec.weeks
     archetypes = list(rng.choice(ARCHETYPES, size=n, p=ARCHETYPE_WEIGHTS))
     ability = np.array([rng.beta(7, 2) if a in ("steady", "crammer") else rng.beta(4, 3) if a != "struggling" else rng.beta(3, 4) for a in archetypes])
     enrolment_day = np.where(rng.random(n) < 0.75, -rng.uniform(0, 14, n), rng.uniform(0, 24, n))
     work = np.vstack([_engagement(a, weeks, rng) for a in archetypes])
     work[np.arange(weeks)[None, :] * 7 < enrolment_day[:, None] - 6] = 0.0  # nothing before enrolling
+    return Behaviour(archetypes, ability, enrolment_day, work, np.full(n, np.inf))
 
-    block_done = _completion_days(work, BLOCKS_PER_WEEK)
-    h5p_done = _completion_days(work * rng.uniform(0.85, 1.05, (n, 1)), H5P_PER_WEEK)
+
+SHORT_COURSE_WEEKS = 6  # a short MOOC: most of its learners leave
+
+
+def _realistic_behaviour(spec: CourseSpec, rng: np.random.Generator) -> Behaviour:
+    """Engagement that predicts the outcome only loosely (see the module docstring)."""
+    n, weeks = spec.n_learners, spec.weeks
+    short = weeks <= SHORT_COURSE_WEEKS
+    week = np.arange(weeks)[None, :]
+    enrolment_day = np.where(rng.random(n) < 0.6, -rng.uniform(0, 21, n), np.minimum(rng.exponential(8, n), 3.5 * weeks))
+    first_week = np.floor(np.maximum(enrolment_day, 0) / 7)
+    never_started = rng.random(n) < (0.35 if short else 0.05)
+    # Withdrawal: each learner's own weekly hazard, drawn apart from how they work.
+    hazard = rng.beta(2.0, 2.6 if short else 90.0, n)
+    stop_week = first_week + rng.geometric(np.clip(hazard, 1e-4, 1.0))
+    motivation = rng.lognormal(0.05, 0.5, n)  # heavy-tailed: a few do far more than the rest
+    weekly = motivation[:, None] * rng.lognormal(0, 0.6, (n, weeks))
+    skipped = rng.random((n, weeks)) < rng.beta(1, 7, n)[:, None]  # weeks lost to the rest of life
+    active = (week >= first_week[:, None]) & (week < stop_week[:, None]) & ~skipped & ~never_started[:, None]
+    work = np.where(active, np.clip(weekly, 0.02, 3.0), 0.0)
+    withdrew = never_started | (stop_week < weeks)
+    unenrols = withdrew & (rng.random(n) < 0.4)
+    unenrol_day = np.where(unenrols, 7 * np.minimum(stop_week, weeks - 1) + rng.uniform(0, 10, n), np.inf)
+    unenrol_day = np.maximum(unenrol_day, np.maximum(enrolment_day, 0) + 1)
+    archetypes = np.where(never_started, "never_started", np.where(withdrew, "withdrew", "stayed")).tolist()
+    ability = rng.beta(6, 2, n)  # independent of engagement: the same work earns different marks
+    return Behaviour(archetypes, ability, enrolment_day, work, unenrol_day, deadline_rush=rng.beta(2, 2, n), mark_noise=22.0)
+
+
+def generate_learners(spec: CourseSpec) -> CourseLearners:
+    rng = _rng(spec.seed, spec.course_id)
+    n, weeks = spec.n_learners, spec.weeks
+    behaviour = _realistic_behaviour(spec, rng) if spec.profile == "realistic" else _archetype_behaviour(spec, rng)
+    archetypes, ability, enrolment_day, work = behaviour.archetypes, behaviour.ability, behaviour.enrolment_day, behaviour.work
+    rush = behaviour.deadline_rush
+    videos_per_week = VIDEOS_PER_WEEK if spec.has_videos else 0
+
+    block_done = _completion_days(work, BLOCKS_PER_WEEK, rush)
+    h5p_done = _completion_days(work * rng.uniform(0.85, 1.05, (n, 1)), H5P_PER_WEEK, rush)
     video_work = work * rng.uniform(0.5, 1.0, (n, 1))
-    video_done = _completion_days(video_work, VIDEOS_PER_WEEK)
-    n_h5p, n_video = weeks * H5P_PER_WEEK, weeks * VIDEOS_PER_WEEK
-    h5p_percent = np.clip(ability[:, None] * 100 + rng.normal(0, 15, (n, n_h5p)), 0, 100).round(1)
+    video_done = _completion_days(video_work, videos_per_week, rush)
+    n_h5p, n_video = weeks * H5P_PER_WEEK, weeks * videos_per_week
+    h5p_percent = np.clip(ability[:, None] * 100 + rng.normal(0, behaviour.mark_noise, (n, n_h5p)), 0, 100).round(1)
     h5p_attempts = 1 + rng.poisson(np.clip(1.5 - ability, 0.1, None)[:, None], (n, n_h5p))
 
     # Videos are watched in order; the first unfinished one is left part-watched where
@@ -336,6 +429,7 @@ def generate_learners(spec: CourseSpec) -> CourseLearners:
         names=names,
         modes=modes,
         enrolment_day=enrolment_day,
+        unenrol_day=behaviour.unenrol_day,
         block_done=block_done,
         h5p_done=h5p_done,
         h5p_percent=h5p_percent,
@@ -350,3 +444,20 @@ def generate_learners(spec: CourseSpec) -> CourseLearners:
         h5p_content_ids=content_base + np.arange(n_h5p),
         video_content_ids=content_base + 50 + np.arange(n_video),
     )
+
+
+WITHDRAWN_BEFORE_END_DAYS = 14
+
+
+def true_outcomes(learners: CourseLearners) -> np.ndarray:
+    """The world's own verdict on each learner enrolled at the end: 'withdrew' (unenrolled,
+    or no work in the last fortnight), else 'passed' or 'failed' by the final grade. For
+    checking a profile's outcome shares; the pipeline's labels are its own."""
+    from dropout_pipeline.simulator import views
+
+    end = views.day_of(learners, learners.spec.end)
+    indices = views.visible(learners, end)
+    passed = np.array([row["is_passed"] for row in views.grades(learners, end, indices)], dtype=bool)
+    last = np.array([views.last_activity_day(learners, i, end) for i in indices], dtype=float)
+    withdrew = ~(last >= end - WITHDRAWN_BEFORE_END_DAYS) | (learners.unenrol_day[indices] < end)
+    return np.where(withdrew, "withdrew", np.where(passed, "passed", "failed"))

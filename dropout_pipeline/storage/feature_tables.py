@@ -43,16 +43,18 @@ def read_history(connection: sa.Connection, course_id: str) -> pd.DataFrame:
 
 
 def insert_new_training_rows(connection: sa.Connection, rows: pd.DataFrame) -> int:
-    """Insert the rows whose (learner, course, week) is not frozen yet; never touch the rest."""
+    """Insert the rows whose (learner, course, snapshot date) is not frozen yet; never touch the rest."""
     if rows.empty:
         return 0
     table = schema.training_data
     course_ids = rows["course_id"].unique().tolist()
     existing = connection.execute(
-        sa.select(table.c.user_id, table.c.course_id, table.c.snapshot_week).where(table.c.course_id.in_(course_ids))
+        sa.select(table.c.user_id, table.c.course_id, table.c.snapshot_date).where(table.c.course_id.in_(course_ids))
     ).all()
-    known = pd.DataFrame(existing, columns=["user_id", "course_id", "snapshot_week"]).assign(_known=True)
-    fresh = rows.merge(known, on=["user_id", "course_id", "snapshot_week"], how="left")
+    key = ["user_id", "course_id", "snapshot_date"]
+    known = pd.DataFrame(existing, columns=key).assign(_known=True)
+    known["snapshot_date"] = pd.to_datetime(known["snapshot_date"]).dt.date
+    fresh = rows.assign(snapshot_date=pd.to_datetime(rows["snapshot_date"]).dt.date).merge(known, on=key, how="left")
     fresh = fresh[fresh["_known"].isna()].drop(columns="_known")
     return bulk_insert(connection, table, frame_records(fresh, [c.name for c in table.columns if c.name != "id"]))
 

@@ -224,7 +224,7 @@ training_data = sa.Table(
     sa.Column("is_dropout", sa.Boolean, nullable=False),
     sa.Column("final_grade", sa.Float, nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.UniqueConstraint("user_id", "course_id", "snapshot_week"),
+    sa.UniqueConstraint("user_id", "course_id", "snapshot_date"),  # days 1, 4 and 7 of each week
 )
 
 # Training bookkeeping lives beside the immutable rows, so no UPDATE is ever needed on
