@@ -4,6 +4,7 @@ import math
 import re
 import threading
 from datetime import date, datetime
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -16,7 +17,9 @@ from dropout_pipeline.predictions.queries import course_statistics, model_compar
 from dropout_pipeline.predictions.reasons import PHRASINGS, top_reasons
 from dropout_pipeline.storage import schema
 from dropout_pipeline.storage.database import engine_for
+from dropout_pipeline.modeling.scorers import load_scorer
 from dropout_pipeline.storage.feature_tables import read_current_features
+from dropout_pipeline.storage.model_tables import default_model
 from dropout_pipeline.storage.prediction_tables import append_predictions
 from dropout_pipeline_tests.conftest import resources_for
 
@@ -79,6 +82,8 @@ def test_every_number_in_every_reason_is_the_value_of_the_feature_it_names_for_b
     with engine_for(trained_copy["url"]).connect() as connection:
         features = read_current_features(connection, course_id).set_index("user_id")
         latest = pd.read_sql(sa.select(schema.predictions).where(schema.predictions.c.course_id == course_id, schema.predictions.c.is_latest), connection)
+        models = {score: load_scorer(Path(default_model(connection, target)["model_path"]))
+                  for score, target in (("fail_risk_score", "fail"), ("dropout_risk_score", "dropout"))}
     checked = {"reasons": 0, "dropout_reasons": 0}
     for row in latest.itertuples():
         for kind in checked:
@@ -100,9 +105,10 @@ def test_every_number_in_every_reason_is_the_value_of_the_feature_it_names_for_b
                     assert value * phrasing.scale >= 0, given  # "12 points below the average" is never said of a learner above it
                 checked[kind] += 1
     assert checked["reasons"] > len(latest) and checked["dropout_reasons"] > len(latest)
-    for score in ("fail_risk_score", "dropout_risk_score"):  # calibrated, and the top of the list ranks: no ties at 100
-        top = latest[score].nlargest(10)
-        assert top.max() < 100 and top.is_unique, top.tolist()
+    for score, model in models.items():  # calibrated, and the top of the list ranks: no ties at 100, none made by storing
+        top = latest.set_index("user_id")[score].nlargest(10)
+        probabilities = model.predict_proba(features.loc[top.index].reset_index())
+        assert top.max() < 100 and top.nunique() == len(np.unique(probabilities)), (top.tolist(), probabilities)
 
 
 def scored_frame(course_id: str, users: range, score: float) -> pd.DataFrame:

@@ -9,6 +9,7 @@ from alembic import command
 from dropout_pipeline.features.dictionary import FEATURE_NAMES
 from dropout_pipeline.storage import schema
 from dropout_pipeline.storage.database import alembic_config, create_db_engine, engine_for, replace_rows, upsert_row
+from dropout_pipeline.storage.feature_tables import read_training_data
 
 
 def training_row(user_id: int, week: int = 1) -> dict:
@@ -161,6 +162,14 @@ def test_the_migration_moves_daily_refresh_rows_out_of_a_mixed_history_on_every_
     assert frozen_after == frozen_before and len(frozen_after) == 2 and used == 2
     with pytest.raises(sa.exc.DatabaseError, match="immutable"), engine.begin() as connection:  # still refused after the rebuild
         connection.execute(schema.training_data.update().values(is_passed=True))
+    with engine.begin() as connection:  # keyed by date now: days 1, 4 and 7 of one week are three rows
+        connection.execute(schema.training_data.insert(), [{**training_row(1), "snapshot_date": date(2025, 2, 12)},
+                                                           {**training_row(1), "snapshot_date": date(2025, 2, 15)}])
+        learned = read_training_data(connection)  # rows frozen before 0006 (NULL new features) are never learned from
+        assert sorted(learned["snapshot_date"]) == [date(2025, 2, 12), date(2025, 2, 15)]
+        assert len(connection.execute(sa.select(schema.training_data)).all()) == 4
+    with pytest.raises(RuntimeError, match="several snapshots of one week"), engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0005")
     engine.dispose()
 
 

@@ -1,4 +1,4 @@
-"""Feature assets: current student_features, the weekly history, and frozen training_data."""
+"""Feature assets: current student_features, the replayed history, and frozen training_data."""
 
 from datetime import datetime, timezone
 
@@ -48,7 +48,7 @@ def _calendar(database: DatabaseResource, course_id: str) -> tuple[dict, CourseC
 def student_features(context: dg.AssetExecutionContext, clock: ClockResource, database: DatabaseResource) -> dg.MaterializeResult:
     """One row per enrolled learner of the course with every documented feature, as of
     today. Also records them in `student_features_daily`: what this day's predictions saw
-    (never training data: that comes only from the weekly replay)."""
+    (never training data: that comes only from the replay)."""
     course_id = context.partition_key
     course, calendar = _calendar(database, course_id)
     snapshot_date = clock.clock().today()
@@ -88,8 +88,8 @@ def student_features(context: dg.AssetExecutionContext, clock: ClockResource, da
 def student_feature_history(
     context: dg.AssetExecutionContext, source_api: SourceApiResource, clock: ClockResource, database: DatabaseResource
 ) -> dg.MaterializeResult:
-    """The course's weekly feature snapshots rebuilt by replaying the APIs `as_of` the end of
-    every course week (and the end date, whose snapshot gives the final outcomes).
+    """The course's feature snapshots rebuilt by replaying the APIs `as_of` days 1, 4 and 7
+    of every course week (and the end date, whose snapshot gives the final outcomes).
 
     Needs a platform that honours `as_of`: each endpoint's answers are checked (the day
     before the start is asked too, as a witness), and if any one ignored it, the replay
@@ -137,8 +137,8 @@ def student_feature_history(
 def training_data(
     context: dg.AssetExecutionContext, clock: ClockResource, database: DatabaseResource, settings: PipelineSettings
 ) -> dg.MaterializeResult:
-    """Labelled weekly snapshots of a finished course, frozen: insert-only, enforced by the
-    database. Built from the replayed weekly history only. Rebuilding adds only rows not
+    """Labelled snapshots of a finished course (days 1, 4 and 7 of every week), frozen:
+    insert-only, enforced by the database. Built from the replayed history only. Rebuilding adds only rows not
     frozen yet. Rows that fail a check are not inserted at all (nothing immutable is
     ever written wrong)."""
     course_id = context.partition_key

@@ -22,7 +22,7 @@ course_history_job = dg.define_asset_job(
     FREEZE_JOB,
     selection=[enrollments, student_feature_history, training_data],
     partitions_def=courses_partitions,
-    description="Replay a finished course's weekly history through `as_of` and freeze its training rows.",
+    description="Replay a finished course's history (days 1, 4 and 7 of every week) through `as_of` and freeze its training rows.",
 )
 nightly_retrain_job = dg.define_asset_job(
     RETRAIN_JOB, selection=[fail_risk_model, dropout_risk_model], description="Retrain, evaluate and gate the models."

@@ -45,7 +45,7 @@ def _check_results(result: RetrainResult, settings: PipelineSettings) -> list[dg
             check_name="not_worse_than_champion",
             passed=result.passed_champion,
             # Nothing new to compare on is not a failure: the default simply keeps serving.
-            severity=dg.AssetCheckSeverity.ERROR if champion.get("compared", True) else dg.AssetCheckSeverity.WARN,
+            severity=dg.AssetCheckSeverity.ERROR if champion.get("compared", True) or not champion.get("serving", True) else dg.AssetCheckSeverity.WARN,
             description=f"{champion['note']} ({champion.get('measure', 'not compared')})" if champion else "no default yet: nothing to compare with",
             metadata={
                 "roc_auc": dg.MetadataValue.float(float(champion.get("challenger_roc_auc") or auc or 0.0)),

@@ -8,7 +8,11 @@ like a good learner in the totals until weeks later).
 
 Events are H5P contents finished (`h5p_scores.finished_at`) and videos watched
 (`video_progress.last_watched_at`: the last time each video was watched), counted only
-up to the end of the snapshot date, like every feature.
+up to the end of the snapshot date, like every feature. The API keeps one time per item
+(the latest), so a learner who returns to an item moves its event to the later day: on a
+platform that answers `as_of` by filtering on those times, a replayed past loses the
+earlier visit. The simulator keeps exact history; a real platform's replay may undercount
+the past activity of learners who revisit, never overcount it.
 """
 
 from __future__ import annotations
@@ -62,15 +66,16 @@ def _mean_score(rows: pd.DataFrame, learners: pd.DataFrame) -> np.ndarray:
 def activity_features(learners: pd.DataFrame, events: pd.DataFrame, reference: pd.Timestamp) -> pd.DataFrame:
     """Recent activity, trend, regularity and first-week engagement of each learner.
 
-    `learners` has KEY and `entry` (when the learner could first work: the later of
-    enrolment and course start); `events` comes from learner_events.
+    `learners` has KEY, `start` (the course's, a local midnight: days are counted from it,
+    so a day is the platform's local day) and `entry` (when the learner could first work:
+    the later of enrolment and start); `events` comes from learner_events.
     """
-    events = events.merge(learners[KEY + ["entry"]], on=KEY, how="inner")
+    events = events.merge(learners[KEY + ["entry", "start"]], on=KEY, how="inner")
     age = reference - events["at"]
     since_entry = events["at"] - events["entry"]
     last_7 = _count(events[age <= WEEK], learners)
     previous_7 = _count(events[(age > WEEK) & (age <= 2 * WEEK)], learners)
-    active_days = events.assign(day=events["at"].dt.normalize()).drop_duplicates(subset=[*KEY, "day"])
+    active_days = events.assign(day=(events["at"] - events["start"]) // DAY).drop_duplicates(subset=[*KEY, "day"])
     active_weeks = events.assign(week=(since_entry // WEEK).clip(lower=0)).drop_duplicates(subset=[*KEY, "week"])
     weeks_in = np.maximum(np.ceil((reference - learners["entry"]) / WEEK), 1).to_numpy()
     return pd.DataFrame(

@@ -79,7 +79,7 @@ def build_features(tables: Mapping[str, pd.DataFrame], courses: pd.DataFrame, sn
     since_activity = _days(reference, frame["last_activity"])
     zero = lambda column: frame[column].fillna(0)  # noqa: E731 - counts: no record means none
     entry = np.maximum(pd.to_datetime(frame["created"]), pd.to_datetime(frame["start"]))
-    activity = activity_features(frame[KEY].assign(entry=entry), learner_events(tables, reference), reference)
+    activity = activity_features(frame[KEY].assign(entry=entry, start=pd.to_datetime(frame["start"])), learner_events(tables, reference), reference)
     weeks_done = ((snapshot - start_date) / DAY + 1) // 7
     sections_due = np.floor(frame["sections_total"] * (weeks_done / (duration_days / 7)).clip(0, 1))
 

@@ -1,4 +1,4 @@
-"""A course's calendar: local dates, week numbers, weekly snapshot dates, semester.
+"""A course's calendar: local dates, week numbers, the snapshot dates of a replay, semester.
 
 Course times are stored as naive UTC; the platform's own dates are recovered by
 rounding (a start is a local midnight, an end a local 23:59:59), which is exact for
@@ -48,10 +48,6 @@ class CourseCalendar:
             dates += [day for d in SNAPSHOT_DAYS_OF_WEEK if (day := week_start + timedelta(days=d - 1)) <= last]
             week_start += timedelta(days=7)
         return dates
-
-    def day_of_week(self, day: date) -> int:
-        """1 for the first day of a course week, 7 for its last."""
-        return (day - self.start_date).days % 7 + 1
 
     @property
     def semester(self) -> str:

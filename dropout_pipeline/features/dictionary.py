@@ -82,10 +82,10 @@ FEATURES: tuple[Feature, ...] = (
     Feature("dashboard_overall_completion", "H5P dashboard's overall completion", "dashboard_summary.overall_completion", "%", "float"),
     Feature("dashboard_completed_items", "Items completed on the H5P dashboard", "dashboard_summary.completed_items", "count", "int"),
     # Recent behaviour, from the timed events: H5P contents finished and videos watched (features.activity)
-    Feature("events_last_7_days", "Events (H5P contents finished, videos watched) in the 7 days up to the snapshot", "h5p_scores.finished_at, video_progress.last_watched_at", "count", "int", as_of=EVENTS),
+    Feature("events_last_7_days", "Events (H5P contents finished, videos watched: the last time of each) in the 7 days up to the snapshot", "h5p_scores.finished_at, video_progress.last_watched_at", "count", "int", as_of=EVENTS),
     Feature("events_last_14_days", "Events in the 14 days up to the snapshot", "h5p_scores.finished_at, video_progress.last_watched_at", "count", "int", as_of=EVENTS),
     Feature("activity_trend_7_days", "Events in the last 7 days minus events in the 7 days before (negative: slowing down)", "h5p_scores.finished_at, video_progress.last_watched_at", "signed count", "int", as_of=EVENTS),
-    Feature("active_days", "Distinct days with an event, up to the snapshot", "h5p_scores.finished_at, video_progress.last_watched_at", "days", "int", as_of=EVENTS),
+    Feature("active_days", "Distinct days (the platform's local days) with an event, up to the snapshot", "h5p_scores.finished_at, video_progress.last_watched_at", "days", "int", as_of=EVENTS),
     Feature("weeks_active_share", "Share of the learner's weeks in the course (from enrolment, or the start if later) with an event: regularity", "h5p_scores.finished_at, video_progress.last_watched_at, enrollments.created", "0-1", "float", as_of=EVENTS),
     Feature("first_week_events", "Events in the learner's first 7 days in the course (up to the snapshot)", "h5p_scores.finished_at, video_progress.last_watched_at, enrollments.created", "count", "int", as_of=EVENTS),
     Feature("h5p_score_trend", "Mean H5P score on contents finished in the last 7 days minus on those finished before (null: none in one of the two)", "h5p_scores.finished_at, h5p_scores.percentage", "percentage points", "float", nullable=True, often_null=True, as_of=EVENTS),

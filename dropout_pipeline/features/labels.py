@@ -43,10 +43,10 @@ def training_rows(history: pd.DataFrame, calendar: CourseCalendar, inactive_days
     snapshot_dates = pd.to_datetime(history["snapshot_date"]).dt.date
     final = history[snapshot_dates == end]
     if final.empty:
-        raise ValueError(f"{calendar.course_id}: no snapshot on its end date {end}; rebuild its weekly history first")
+        raise ValueError(f"{calendar.course_id}: no snapshot on its end date {end}; replay its history first")
     outcomes = final_outcomes(final, inactive_days)
-    weekly = history[snapshot_dates < end]
-    rows = weekly[["user_id", "course_id", *FEATURE_NAMES, "snapshot_date", "snapshot_week"]].merge(
+    before_end = history[snapshot_dates < end]
+    rows = before_end[["user_id", "course_id", *FEATURE_NAMES, "snapshot_date", "snapshot_week"]].merge(
         outcomes, on=["user_id", "course_id"], how="inner", validate="many_to_one"
     )
     rows["semester"] = calendar.semester

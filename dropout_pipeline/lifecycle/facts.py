@@ -20,6 +20,7 @@ from dropout_pipeline.modeling.retrain import NIGHTLY_MODELS
 from dropout_pipeline.source_api.client import ClientSettings
 from dropout_pipeline.source_api.records import Course
 from dropout_pipeline.storage import schema
+from dropout_pipeline.storage.feature_tables import learnable
 from dropout_pipeline.storage.model_tables import model_for_course, model_label
 
 
@@ -87,7 +88,7 @@ def training_facts(connection: sa.Connection) -> TrainingFacts:
     involved), and a target that failed to train is tried again. None while a target has
     no model at all."""
     registry = schema.model_registry
-    frozen = connection.execute(sa.select(sa.func.count()).select_from(schema.training_data)).scalar()
+    frozen = connection.execute(sa.select(sa.func.count()).select_from(schema.training_data).where(learnable())).scalar()
     learned_by_target = dict(connection.execute(
         sa.select(registry.c.model_name, sa.func.max(registry.c.training_rows))
         .where(registry.c.model_name.in_(list(NIGHTLY_MODELS.values())))

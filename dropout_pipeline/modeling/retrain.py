@@ -173,8 +173,8 @@ def _incumbent_comparison(incumbent: dict | None, seen: set[str], data: pd.DataF
         return None
     label = {"model_name": incumbent["model_name"], "model_version": incumbent["model_version"]}
     path = Path(incumbent["model_path"])
-    if not path.exists():
-        return {**label, "roc_auc": None, "compared": False, "note": f"model file {path} missing"}
+    if not path.exists():  # nothing can be compared, and nothing can serve: the new model may
+        return {**label, "roc_auc": None, "compared": False, "serving": False, "note": f"the default's model file {path} is missing"}
     compared_on = sorted(set(data["course_id"]) - seen)
     rows = data[data["course_id"].isin(compared_on)]
     y = target_values(rows, target).to_numpy()
@@ -277,7 +277,7 @@ def retrain(engine: sa.Engine, request: RetrainRequest) -> RetrainResult:
 
     auc = chosen.evaluation[0]["roc_auc"]
     passed_floor = auc is not None and auc >= request.auc_floor
-    passed_champion = comparison is None or (
+    passed_champion = comparison is None or not comparison.get("serving", True) or (
         comparison["compared"] and comparison["challenger_roc_auc"] >= comparison["roc_auc"] - request.champion_margin
     )
 

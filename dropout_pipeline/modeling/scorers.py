@@ -96,14 +96,15 @@ def _sidecars(path: Path) -> tuple[list[str], PlattCalibration | None]:
     return json.loads(path.with_suffix(".features.json").read_text()), calibration
 
 
-def _course_grouped_validation(courses: pd.Series) -> np.ndarray | None:
-    """Rows of about a fifth of the courses (chosen by a hash of the id, so stable), for
-    early stopping; None with fewer than three courses (too few to spare one)."""
+def _course_grouped_validation(courses: pd.Series) -> list[np.ndarray]:
+    """Validation folds for early stopping, as row masks: about a fifth of the courses
+    (chosen by a hash of the id, so stable) with three or more; with two, each in turn;
+    none with one."""
     unique = sorted(courses.unique(), key=lambda course: hashlib.sha256(course.encode()).hexdigest())
-    if len(unique) < 3:
-        return None
-    held = set(unique[: max(1, len(unique) // 5)])
-    return courses.isin(held).to_numpy()
+    if len(unique) < 2:
+        return []
+    held = [unique[: max(1, len(unique) // 5)]] if len(unique) >= 3 else [[course] for course in unique]
+    return [courses.isin(set(group)).to_numpy() for group in held]
 
 
 @dataclass
@@ -132,14 +133,14 @@ class CatBoostScorer(Scorer):
         features = list(FEATURE_NAMES)
         pool = lambda rows: Pool(rows[features], target_values(rows, target), cat_features=list(CATEGORICAL_FEATURES))  # noqa: E731
         if iterations is None:
-            validation = _course_grouped_validation(train["course_id"])
             y = target_values(train, target).to_numpy()
-            if validation is not None and len(np.unique(y[validation])) == 2 and len(np.unique(y[~validation])) == 2:
-                probe = cls._classifier(MAX_ITERATIONS)
-                probe.fit(pool(train[~validation]), eval_set=pool(train[validation]), early_stopping_rounds=EARLY_STOPPING_ROUNDS, use_best_model=True)
-                iterations = max(probe.get_best_iteration() + 1, MIN_ITERATIONS)
-            else:
-                iterations = DEFAULT_ITERATIONS
+            best = []
+            for validation in _course_grouped_validation(train["course_id"]):
+                if len(np.unique(y[validation])) == 2 and len(np.unique(y[~validation])) == 2:
+                    probe = cls._classifier(MAX_ITERATIONS)
+                    probe.fit(pool(train[~validation]), eval_set=pool(train[validation]), early_stopping_rounds=EARLY_STOPPING_ROUNDS, use_best_model=True)
+                    best.append(probe.get_best_iteration() + 1)
+            iterations = max(int(np.mean(best)), MIN_ITERATIONS) if best else DEFAULT_ITERATIONS
         model = cls._classifier(iterations)
         model.fit(pool(train))
         return cls(model, features, iterations=iterations)

@@ -59,9 +59,17 @@ def insert_new_training_rows(connection: sa.Connection, rows: pd.DataFrame) -> i
     return bulk_insert(connection, table, frame_records(fresh, [c.name for c in table.columns if c.name != "id"]))
 
 
+def learnable() -> sa.ColumnElement[bool]:
+    """The training rows a model may learn from: those frozen since migration 0006. Rows
+    frozen before it lack the recent-behaviour features (NULL, and immutable): read as
+    zeros they would describe learners who did nothing, so they stay out."""
+    return schema.training_data.c.course_day.is_not(None)
+
+
 def read_training_data(connection: sa.Connection, course_ids: list[str] | None = None) -> pd.DataFrame:
+    """The learnable training rows (see learnable), of some courses or all."""
     table = schema.training_data
-    query = sa.select(table)
+    query = sa.select(table).where(learnable())
     if course_ids is not None:
         query = query.where(table.c.course_id.in_(course_ids))
     frame = read_frame(connection, query)

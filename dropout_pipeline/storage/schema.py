@@ -204,7 +204,7 @@ def _snapshot_table(name: str) -> sa.Table:
     )
 
 
-# The weekly history: snapshots replayed `as_of` the end of each course week (and the end
+# The history: snapshots replayed `as_of` days 1, 4 and 7 of each course week (and the end
 # date), written only by the replay. training_data is frozen from it and from nothing else.
 student_features_history = _snapshot_table("student_features_history")
 

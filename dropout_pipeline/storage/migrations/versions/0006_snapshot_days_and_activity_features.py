@@ -5,7 +5,9 @@ SQLite the table is rebuilt for that (copied with its ids): its immutability tri
 dropped and created again around the rebuild, and the rows of training_data_usage that
 point at it are set aside and put back (SQLite checks foreign keys on the drop, and they
 cannot be switched off inside the migration's transaction). New feature columns are NULL
-on rows written before this revision: frozen rows are never rewritten.
+on rows written before this revision (frozen rows are never rewritten), so no model learns
+from those (storage.feature_tables.learnable). A downgrade is refused once a week holds
+several snapshots.
 
 Revision ID: 0006
 Revises: 0005
@@ -61,6 +63,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    several = op.get_bind().execute(sa.text(
+        'SELECT COUNT(*) FROM (SELECT user_id, course_id, snapshot_week FROM training_data '
+        'GROUP BY user_id, course_id, snapshot_week HAVING COUNT(*) > 1) weeks'
+    )).scalar()
+    if several:
+        raise RuntimeError(
+            f'cannot downgrade below 0006: training_data holds several snapshots of one week for {several} learners '
+            'and courses, which the older key refuses, and frozen rows are never deleted'
+        )
     _rekey_training_data(('user_id', 'course_id', 'snapshot_date'), ('user_id', 'course_id', 'snapshot_week'))
     for table in FEATURE_TABLES:
         for name, _sql_type in reversed(NEW_FEATURES):
