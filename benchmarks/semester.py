@@ -9,7 +9,7 @@ the prediction coverage of the running courses: learners the platform lists as e
 that day who have a prediction made that day (target: 100% every day). Exits 1 when a run
 failed or a day's coverage fell short.
 
-    .venv/bin/python -m benchmarks.semester [--days 120] [--courses 12]
+    .venv/bin/python -m benchmarks.semester [--days 120] [--courses 12] [--profile default|realistic]
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from dropout_pipeline.lifecycle.facts import platform_catalogue
 from dropout_pipeline.lifecycle.plan import CourseState, state_of
 from dropout_pipeline.simulator.runner import simulator_process
 from dropout_pipeline.simulator.server import DEFAULT_SESSION_ID, DEFAULT_TOKEN
+from dropout_pipeline.simulator.world import PROFILES
 from dropout_pipeline.storage import schema
 from dropout_pipeline.storage.database import engine_for
 
@@ -67,8 +68,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=120)
     parser.add_argument("--courses", type=int, default=12)
+    parser.add_argument("--profile", choices=PROFILES, default="default", help="the simulator's platform")
     args = parser.parse_args()
-    world = ["--today", FIRST_DAY.isoformat(), "--past-semesters", "2", "--courses-per-semester", "2", "--running-courses", "0",
+    world = ["--profile", args.profile, "--today", FIRST_DAY.isoformat(), "--past-semesters", "2", "--courses-per-semester", "2", "--running-courses", "0",
              "--rolling-courses", str(args.courses), "--rolling-span-days", str(args.days), "--min-learners", "40", "--max-learners", "160"]
     with simulator_process(world) as simulator, tempfile.TemporaryDirectory() as folder:
         engine = engine_for(f"sqlite:///{Path(folder) / 'semester.db'}")
