@@ -104,19 +104,21 @@ class RetrainResult:
         return self.evaluations[scorer or self.chosen][0]
 
     def per_week(self, scorer: str | None = None) -> list[dict]:
-        return [row for row in self.evaluations[scorer or self.chosen] if row["course_id"] == "all" and row["snapshot_week"] is not None]
+        return weekly_rows(self.evaluations[scorer or self.chosen])
 
     def early_auc(self, scorer: str | None = None) -> float | None:
         return early_warning_auc(self.evaluations[scorer or self.chosen])
 
 
+def weekly_rows(evaluation: list[dict]) -> list[dict]:
+    """An evaluation's rows of all held-out courses, one per course week (see metrics.evaluation_rows)."""
+    return [row for row in evaluation if row["course_id"] == "all" and row["snapshot_week"] is not None]
+
+
 def early_warning_auc(rows: list[dict]) -> float | None:
     """Mean of the per-week ROC AUCs over weeks 1 to 4 (those with both outcomes): each
     week counts the same, however many rows it has."""
-    values = [
-        row["roc_auc"] for row in rows
-        if row["course_id"] == "all" and row["snapshot_week"] in EARLY_WEEKS and row["roc_auc"] is not None
-    ]
+    values = [row["roc_auc"] for row in weekly_rows(rows) if row["snapshot_week"] in EARLY_WEEKS and row["roc_auc"] is not None]
     return float(np.mean(values)) if values else None
 
 
@@ -189,12 +191,9 @@ def _incumbent_comparison(incumbent: dict | None, seen: set[str], data: pd.DataF
         twin = kind.fit(data[~data["course_id"].isin(compared_on)], target, **chosen.judged.refit_settings()).calibrated(chosen.judged.calibration)
     evaluations = {name: evaluation_rows(rows, y, model.predict_proba(rows), THRESHOLD) for name, model in (("default", load_scorer(path)), ("new", twin))}
     per_week = {
-        row["snapshot_week"]: {"n": row["n_samples"], "default": row["roc_auc"]}
-        for row in evaluations["default"] if row["course_id"] == "all" and row["snapshot_week"] is not None
+        old["snapshot_week"]: {"n": old["n_samples"], "default": old["roc_auc"], "new": new["roc_auc"]}
+        for old, new in zip(weekly_rows(evaluations["default"]), weekly_rows(evaluations["new"]), strict=True)
     }
-    for row in evaluations["new"]:
-        if row["course_id"] == "all" and row["snapshot_week"] is not None:
-            per_week[row["snapshot_week"]]["new"] = row["roc_auc"]
     early = {name: early_warning_auc(rows_) for name, rows_ in evaluations.items()}
     pooled = any(value is None for value in early.values())
     score = {name: (evaluations[name][0]["roc_auc"] if pooled else early[name]) for name in evaluations}

@@ -10,7 +10,6 @@ model and the same metrics.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from dropout_pipeline.features.dictionary import CATEGORICAL_FEATURES, FEATURE_NAMES
 from dropout_pipeline.modeling.calibration import PlattCalibration
+from dropout_pipeline.modeling.split import stable_rank
 
 TARGETS = {"fail": "fail", "dropout": "is_dropout"}
 SEED = 20261122
@@ -98,9 +98,8 @@ def _sidecars(path: Path) -> tuple[list[str], PlattCalibration | None]:
 
 def _course_grouped_validation(courses: pd.Series) -> list[np.ndarray]:
     """Validation folds for early stopping, as row masks: about a fifth of the courses
-    (chosen by a hash of the id, so stable) with three or more; with two, each in turn;
-    none with one."""
-    unique = sorted(courses.unique(), key=lambda course: hashlib.sha256(course.encode()).hexdigest())
+    (in the holdout's stable order) with three or more; with two, each in turn; none with one."""
+    unique = sorted(courses.unique(), key=stable_rank)
     if len(unique) < 2:
         return []
     held = [unique[: max(1, len(unique) // 5)]] if len(unique) >= 3 else [[course] for course in unique]
@@ -132,18 +131,22 @@ class CatBoostScorer(Scorer):
         train = ordered(train)
         features = list(FEATURE_NAMES)
         pool = lambda rows: Pool(rows[features], target_values(rows, target), cat_features=list(CATEGORICAL_FEATURES))  # noqa: E731
-        if iterations is None:
-            y = target_values(train, target).to_numpy()
-            best = []
-            for validation in _course_grouped_validation(train["course_id"]):
-                if len(np.unique(y[validation])) == 2 and len(np.unique(y[~validation])) == 2:
-                    probe = cls._classifier(MAX_ITERATIONS)
-                    probe.fit(pool(train[~validation]), eval_set=pool(train[validation]), early_stopping_rounds=EARLY_STOPPING_ROUNDS, use_best_model=True)
-                    best.append(probe.get_best_iteration() + 1)
-            iterations = max(int(np.mean(best)), MIN_ITERATIONS) if best else DEFAULT_ITERATIONS
+        iterations = iterations or cls._early_stopped_iterations(train, target, pool)
         model = cls._classifier(iterations)
         model.fit(pool(train))
         return cls(model, features, iterations=iterations)
+
+    @classmethod
+    def _early_stopped_iterations(cls, train: pd.DataFrame, target: str, pool) -> int:
+        """The mean best tree count over the validation folds whose both sides hold both outcomes."""
+        y = target_values(train, target).to_numpy()
+        best = []
+        for validation in _course_grouped_validation(train["course_id"]):
+            if len(np.unique(y[validation])) == 2 and len(np.unique(y[~validation])) == 2:
+                probe = cls._classifier(MAX_ITERATIONS)
+                probe.fit(pool(train[~validation]), eval_set=pool(train[validation]), early_stopping_rounds=EARLY_STOPPING_ROUNDS, use_best_model=True)
+                best.append(probe.get_best_iteration() + 1)
+        return max(int(np.mean(best)), MIN_ITERATIONS) if best else DEFAULT_ITERATIONS
 
     def refit_settings(self) -> dict:
         return {"iterations": self.iterations}

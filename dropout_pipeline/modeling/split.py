@@ -22,7 +22,8 @@ class Split:
     strategy: str
 
 
-def _stable_rank(course_id: str) -> str:
+def stable_rank(course_id: str) -> str:
+    """An order of courses that never changes as data grows (a hash of the id)."""
     return hashlib.sha256(course_id.encode()).hexdigest()
 
 
@@ -38,7 +39,7 @@ def holdout_split(frame: pd.DataFrame) -> Split:
         held = courses.loc[courses["semester"] == semesters[-1], "course_id"]
         strategy = f"latest semester held out ({semesters[-1]})"
     else:
-        ordered = sorted(courses["course_id"], key=_stable_rank)
+        ordered = sorted(courses["course_id"], key=stable_rank)
         held = pd.Series(ordered[: max(1, len(ordered) // 4)])
         strategy = "a quarter of the courses held out (single semester)"
     held_set = set(held)
