@@ -8,11 +8,14 @@ timing fits CatBoost on 200,000 rows: the default demo's rows repeated under new
 ids, which keeps the shape and value distribution of real rows.
 
     .venv/bin/python -m benchmarks.train [--profile default|realistic|both]
+
+Exits 1, listing them, when a target is missed.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -78,12 +81,14 @@ def target_lines(result: RetrainResult) -> list[str]:
     return lines
 
 
-def report(profile: str, folder: Path) -> None:
+def report(profile: str, folder: Path) -> list[str]:
+    """Prints the figures of both targets on one profile; returns the targets missed."""
     engine = demo_copy(folder, profile)
     with engine.connect() as connection:
         data = read_training_data(connection)
     print(f"\n#### profile: {profile}: {data['course_id'].nunique()} finished courses, {len(data)} training rows "
           f"(days 1, 4 and 7 of each week), semesters {', '.join(sorted(data['semester'].unique()))}")
+    missed = []
     for target in ("fail", "dropout"):
         started = time.perf_counter()
         request = RetrainRequest(target=target, model_name=f"benchmark_{profile}_{target}", models_dir=folder, auc_floor=0.5,
@@ -103,7 +108,10 @@ def report(profile: str, folder: Path) -> None:
         for day, row in result.by_week_day.items():
             print(f"  day {day}: n={row['n_samples']:>6}  ROC AUC {_fmt(row['roc_auc'])}  weeks 1-4 {_fmt(row['early_weeks_roc_auc'])}")
         print("targets:")
-        print("\n".join(target_lines(result)))
+        lines = target_lines(result)
+        print("\n".join(lines))
+        missed += [f"{profile} / {target}: {line.strip()}" for line in lines if "MISSED" in line]
+    return missed
 
 
 def fit_time(folder: Path) -> None:
@@ -122,9 +130,10 @@ def main() -> None:
     parser.add_argument("--profile", choices=[*PROFILES, "both"], default="both")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        for profile in PROFILES if args.profile == "both" else [args.profile]:
-            report(profile, Path(folder))
+        missed = [line for profile in (PROFILES if args.profile == "both" else [args.profile]) for line in report(profile, Path(folder))]
         fit_time(Path(folder))
+    if missed:
+        sys.exit("targets missed:\n" + "\n".join(missed))
 
 
 if __name__ == "__main__":
