@@ -320,6 +320,64 @@ predictions = sa.Table(
     # The planner asks each minute when every course was last predicted: answered from
     # this index alone, however long the history grows.
     sa.Index("ix_predictions_latest_by_course", "is_latest", "course_id", "snapshot_date"),
+    # The web app: a page of learners' previous predictions (change since last week) and a
+    # learner's timeline; a course's runs, week by week (statistics).
+    sa.Index("ix_predictions_course_user_date", "course_id", "user_id", "snapshot_date"),
+    sa.Index("ix_predictions_course_run", "course_id", "predicted_at", "snapshot_date", "risk_level", "fail_risk_score"),
+)
+
+# --- Web app -----------------------------------------------------------------------------
+
+# Bearer tokens: only the SHA-256 of the secret is stored; the secret is printed once, when
+# `dropout-pipeline token create` makes it. A teacher's token is scoped to courses or
+# organisations (api_token_scopes); an admin's sees everything.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    _id(),
+    sa.Column("token_hash", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),  # who: shown beside their feedback
+    sa.Column("role", sa.String(20), nullable=False),  # teacher | admin
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("revoked_at", sa.DateTime),
+    sa.UniqueConstraint("token_hash"),
+)
+
+api_token_scopes = sa.Table(
+    "api_token_scopes",
+    metadata,
+    sa.Column("token_id", _id().type, sa.ForeignKey("api_tokens.id"), primary_key=True),
+    sa.Column("kind", sa.String(10), primary_key=True),  # course | org
+    sa.Column("value", COURSE_ID, primary_key=True),
+)
+
+# A browser's session after it logged in with a token: the cookie holds a random secret,
+# this table its SHA-256, and the CSRF token every form of the session carries.
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("session_hash", sa.String(64), primary_key=True),
+    sa.Column("token_id", _id().type, sa.ForeignKey("api_tokens.id"), nullable=False, index=True),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+)
+
+# A teacher's action on a flag: append-only (the database refuses UPDATE and DELETE), with
+# who and when. Never read by training or scoring.
+prediction_feedback = sa.Table(
+    "prediction_feedback",
+    metadata,
+    _id(),
+    sa.Column("prediction_id", _id().type, sa.ForeignKey("predictions.id"), nullable=False, index=True),
+    sa.Column("user_id", sa.BigInteger, nullable=False),
+    sa.Column("course_id", COURSE_ID, nullable=False),
+    sa.Column("action", sa.String(30), nullable=False),  # contacted | not_useful | incorrectly_flagged
+    sa.Column("note", sa.Text),
+    sa.Column("token_id", _id().type, sa.ForeignKey("api_tokens.id"), nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=False),  # the token's name when it was given
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Index("ix_prediction_feedback_course_user", "course_id", "user_id"),
 )
 
 RAW_TABLES = {
