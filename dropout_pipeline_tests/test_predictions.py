@@ -30,7 +30,7 @@ def refresh(defs, instance, course_id):
     return result
 
 
-def test_every_learner_is_shown_with_a_placeholder_then_scored_with_reasons_and_history(simulator, trained_copy, instance):
+def test_every_learner_is_shown_unscored_until_predicted_then_scored_with_reasons_and_history(simulator, trained_copy, instance):
     defs = build_definitions(resources_for(simulator, trained_copy["url"], trained_copy["models"]))
     course_id = trained_copy["running"][0]
     instance.add_dynamic_partitions("courses", [course_id])
@@ -41,7 +41,11 @@ def test_every_learner_is_shown_with_a_placeholder_then_scored_with_reasons_and_
     assert defs.resolve_job_def("course_refresh").execute_in_process(instance=instance, partition_key=course_id, asset_selection=ingest_only).success
     with engine.connect() as connection:
         waiting = students_with_latest_prediction(connection, course_id)
-    assert len(waiting) > 0 and set(waiting["fail_risk_score"]) == {50.0} and set(waiting["risk_level"]) == {"MEDIUM"}
+    assert len(waiting) > 0 and waiting["fail_risk_score"].isna().all() and waiting["risk_level"].isna().all()  # no made-up 50
+    with engine.connect() as connection:
+        unscored = course_statistics(connection, course_id)
+    assert unscored["not_yet_predicted"] == unscored["total_students"] == len(waiting) and unscored["high_risk_count"] == 0
+    assert unscored["avg_risk_score"] is None
 
     result = refresh(defs, instance, course_id)
     refresh(defs, instance, course_id)

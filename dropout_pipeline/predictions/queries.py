@@ -1,7 +1,8 @@
-"""The legacy system's queries, for the teachers' HTTP API and dashboard.
+"""The legacy system's queries, kept for the summary and the web app.
 
-Every enrolled learner is shown, predicted or not: 50 and MEDIUM stand in until a
-first prediction exists (the legacy V2 behaviour teachers relied on).
+Every learner with features is shown, predicted or not. One not predicted yet has no
+score and no level (NULL): the legacy system showed a made-up 50 and MEDIUM, which a
+teacher cannot tell from a real prediction.
 """
 
 from __future__ import annotations
@@ -13,15 +14,11 @@ from dropout_pipeline.modeling.metrics import WORKLIST_SHARE, worklist_size
 from dropout_pipeline.storage import schema
 from dropout_pipeline.storage.database import read_frame
 
-PLACEHOLDER_SCORE = 50.0
-PLACEHOLDER_LEVEL = "MEDIUM"
-
 e, f, p = schema.enrollments, schema.student_features, schema.predictions
 
 
 def students_with_latest_prediction(connection: sa.Connection, course_id: str) -> pd.DataFrame:
     latest = sa.and_(p.c.user_id == f.c.user_id, p.c.course_id == f.c.course_id, p.c.is_latest.is_(True))
-    score = sa.func.coalesce(p.c.fail_risk_score, PLACEHOLDER_SCORE)
     query = (
         sa.select(
             f.c.user_id,
@@ -30,8 +27,8 @@ def students_with_latest_prediction(connection: sa.Connection, course_id: str) -
             f.c.mooc_grade_percentage,
             f.c.mooc_completion_rate,
             f.c.days_since_last_activity,
-            score.label("fail_risk_score"),
-            sa.func.coalesce(p.c.risk_level, PLACEHOLDER_LEVEL).label("risk_level"),
+            p.c.fail_risk_score,
+            p.c.risk_level,
             p.c.dropout_risk_score,
             p.c.reasons,
             p.c.model_name,
@@ -40,26 +37,49 @@ def students_with_latest_prediction(connection: sa.Connection, course_id: str) -
         )
         .select_from(f.join(e, sa.and_(e.c.user_id == f.c.user_id, e.c.course_id == f.c.course_id)).outerjoin(p, latest))
         .where(f.c.course_id == course_id)
-        .order_by(score.desc(), f.c.user_id)
+        .order_by(p.c.fail_risk_score.is_(None), p.c.fail_risk_score.desc(), f.c.user_id)  # not predicted yet: last
     )
     return read_frame(connection, query)
+
+
+def worklist_share(connection: sa.Connection, course_id: str) -> float:
+    """The course's worklist share: its own (course_model_mapping), else the default."""
+    mapping = connection.execute(
+        sa.select(schema.course_model_mapping.c.worklist_share).where(schema.course_model_mapping.c.course_id == course_id)
+    ).scalar()
+    return mapping if mapping is not None else WORKLIST_SHARE
+
+
+def _latest_of_enrolled(course_id: str) -> tuple[sa.FromClause, sa.ColumnElement[bool]]:
+    return (
+        p.join(e, sa.and_(e.c.user_id == p.c.user_id, e.c.course_id == p.c.course_id)),
+        sa.and_(p.c.course_id == course_id, p.c.is_latest.is_(True)),
+    )
+
+
+WORKLIST_ORDER = (p.c.fail_risk_score.desc(), p.c.user_id)  # the riskiest first; ties by learner
+
+
+def worklist_length(connection: sa.Connection, course_id: str) -> int:
+    """How many learners the course's worklist holds: its share of the predicted learners."""
+    joined, condition = _latest_of_enrolled(course_id)
+    predicted = connection.execute(sa.select(sa.func.count()).select_from(joined).where(condition)).scalar()
+    return worklist_size(predicted, worklist_share(connection, course_id))
 
 
 def worklist(connection: sa.Connection, course_id: str) -> pd.DataFrame:
     """The learners a teacher follows up this week: the riskiest predicted learners, as many
     as the course's worklist share (course_model_mapping, else the default) of its
     predicted learners. A learner not predicted yet is never on it."""
-    mapping = connection.execute(
-        sa.select(schema.course_model_mapping.c.worklist_share).where(schema.course_model_mapping.c.course_id == course_id)
-    ).scalar()
+    joined, condition = _latest_of_enrolled(course_id)
     query = (
         sa.select(p.c.user_id, e.c.full_name, p.c.fail_risk_score, p.c.risk_level, p.c.dropout_risk_score, p.c.reasons, p.c.snapshot_date)
-        .select_from(p.join(e, sa.and_(e.c.user_id == p.c.user_id, e.c.course_id == p.c.course_id)))
-        .where(p.c.course_id == course_id, p.c.is_latest.is_(True))
-        .order_by(p.c.fail_risk_score.desc(), p.c.user_id)
+        .select_from(joined)
+        .where(condition)
+        .order_by(*WORKLIST_ORDER)
+        .limit(worklist_length(connection, course_id))
     )
-    predicted = read_frame(connection, query)
-    return predicted.head(worklist_size(len(predicted), mapping if mapping is not None else WORKLIST_SHARE))
+    return read_frame(connection, query)
 
 
 def prediction_history(connection: sa.Connection, user_id: int, course_id: str) -> pd.DataFrame:
@@ -94,7 +114,7 @@ def model_comparison(connection: sa.Connection, course_id: str) -> pd.DataFrame:
 
 def course_statistics(connection: sa.Connection, course_id: str, high_from: float = 70.0) -> dict:
     latest = sa.and_(p.c.user_id == f.c.user_id, p.c.course_id == f.c.course_id, p.c.is_latest.is_(True))
-    score = sa.func.coalesce(p.c.fail_risk_score, PLACEHOLDER_SCORE)
+    score = p.c.fail_risk_score  # NULL until predicted: in no mean and no count of the at-risk
     query = (
         sa.select(
             sa.func.count().label("total_students"),
@@ -108,4 +128,6 @@ def course_statistics(connection: sa.Connection, course_id: str, high_from: floa
         .where(f.c.course_id == course_id)
     )
     row = connection.execute(query).mappings().one()
-    return {key: (float(value) if value is not None and key.startswith("avg") else int(value or 0)) for key, value in row.items()}
+    return {  # a mean over no learner is None, never 0
+        key: (None if value is None else float(value)) if key.startswith("avg") else int(value or 0) for key, value in row.items()
+    }
