@@ -200,3 +200,11 @@ def webhook_receiver(status: int = 200) -> Iterator[tuple[str, list]]:
         yield f"http://127.0.0.1:{server.server_port}", received
     finally:
         server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def web_world(simulator, trained_world, tmp_path_factory) -> dict:
+    """The trained world made on for the web app's tests (see web_support.build_web_world)."""
+    from dropout_pipeline_tests.web_support import build_web_world
+
+    return build_web_world(simulator, trained_world, tmp_path_factory)

@@ -1,0 +1,127 @@
+"""The web app assembled: FastAPI on uvicorn, the API router, the pages, static assets, error
+handlers that answer JSON naming the field at fault (HTML for pages), and the headers
+every response carries."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import dagster as dg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dropout_pipeline.storage.database import engine_for
+from dropout_pipeline.web import api, pages
+from dropout_pipeline.web.auth import ApiError, LoginRequired, PageForbidden
+from dropout_pipeline.web.dagster_instance import DagsterGateway
+from dropout_pipeline.web.settings import WebSettings
+from dropout_pipeline.web.templating import STATIC_DIR, templates
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+DOCS_CSP = "default-src 'self'; img-src 'self' data: https:; style-src 'self' 'unsafe-inline' https:; script-src 'self' 'unsafe-inline' https:; frame-ancestors 'none'"
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path == "/openapi.json"
+
+
+def _json_error(status: int, detail: str, errors: list | None = None, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail, "errors": errors or []}, status_code=status, headers=headers)
+
+
+def _html_error(request: Request, status: int, heading: str, message: str) -> HTMLResponse:
+    return templates.TemplateResponse(request, "error.html", {"session": None, "heading": heading, "message": message}, status_code=status)
+
+
+def _field_errors(error: RequestValidationError) -> list[dict]:
+    """Which field, where, and what is wrong with it; never the value sent (it may be a secret)."""
+    found = []
+    for item in error.errors():
+        location = [str(part) for part in item.get("loc", ())]
+        where = location[0] if location else None
+        field = ".".join(location[1:]) or where
+        found.append({"field": field, "in": where, "message": item.get("msg", "invalid")})
+    return found
+
+
+def create_app(settings: WebSettings, instance: dg.DagsterInstance) -> FastAPI:
+    """The app on the product's database and Dagster's instance."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        app.state.dagster.close()
+
+    app = FastAPI(
+        title="dropout_pipeline",
+        version="1",
+        summary="Who may fail or drop out of a course, why, and what teachers did about it",
+        description="Send `Authorization: Bearer <token>` (from `dropout-pipeline token create`). Teachers see the courses of their token's scope; admins see all and the models.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine_for(settings.database_url)
+    app.state.dagster = DagsterGateway(instance)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=Path(STATIC_DIR)), name="static")
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, error: ApiError):
+        if _wants_json(request):
+            return _json_error(error.status, error.detail, error.errors, error.headers)
+        return _html_error(request, error.status, "Not found" if error.status == 404 else "Cannot show this", error.detail.capitalize() + ".")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError):
+        errors = _field_errors(error)
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "invalid request"
+        if _wants_json(request):
+            return _json_error(422, detail, errors)
+        return _html_error(request, 422, "That request is not valid", detail)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException):
+        if _wants_json(request) or error.status_code == 405:
+            return _json_error(error.status_code, str(error.detail), headers=getattr(error, "headers", None))
+        return _html_error(request, error.status_code, "Not found" if error.status_code == 404 else "Error", str(error.detail))
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, error: LoginRequired):
+        from urllib.parse import quote
+
+        return RedirectResponse(f"/login?next={quote(error.next_path, safe='/')}", status_code=303)
+
+    @app.exception_handler(PageForbidden)
+    async def forbidden(request: Request, error: PageForbidden):
+        return _html_error(request, 403, "Not allowed", error.message)
+
+    @app.middleware("http")
+    async def headers(request: Request, call_next):
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.url.path in ("/docs", "/docs/oauth2-redirect", "/redoc"):
+            response.headers["Content-Security-Policy"] = DOCS_CSP
+        if not request.url.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one uvicorn worker of `serve --workers N`: settings from the environment."""
+    from dropout_pipeline.storage.database import DEFAULT_DATA_DIR
+    from dropout_pipeline.web.settings import settings_from_environment
+
+    return create_app(settings_from_environment(DEFAULT_DATA_DIR), dg.DagsterInstance.get())
