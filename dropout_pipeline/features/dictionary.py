@@ -30,6 +30,7 @@ class Feature:
     nullable: bool = False  # null means "undefined for this learner" (e.g. never active), not "missing"
     often_null: bool = False  # undefined for most learners by design (e.g. in the first week), so no null-rate limit
     as_of: str = STATE  # what the value may depend on (the no-leakage rule a test holds it to)
+    course_level: bool = False  # the same for every learner of a course: a description of the course, not of the learner
 
 
 FEATURES: tuple[Feature, ...] = (
@@ -46,12 +47,12 @@ FEATURES: tuple[Feature, ...] = (
     Feature("mooc_grade_percentage", "Course grade so far (unattempted work counts as 0)", "mooc_grades.percent_grade", "%", "float"),
     Feature("mooc_letter_grade", "Letter grade so far ('none' when the platform gives none)", "mooc_grades.letter_grade", "category", "category"),
     Feature("mooc_is_passed", "1 if the platform's verdict so far is a pass", "mooc_grades.is_passed", "0/1", "int"),
-    Feature("graded_sections_total", "Graded sections listed in the grade breakdown", "mooc_grades.section_breakdown", "count", "int"),
+    Feature("graded_sections_total", "Graded sections listed in the grade breakdown", "mooc_grades.section_breakdown", "count", "int", course_level=True),
     Feature("graded_sections_attempted", "Graded sections attempted so far", "mooc_grades.section_breakdown", "count", "int"),
     Feature("graded_attempt_rate", "Share of graded sections attempted", "mooc_grades.section_breakdown", "0-1", "float"),
     Feature("attempted_sections_avg_percent", "Mean score on the sections attempted (null: none attempted)", "mooc_grades.section_breakdown", "%", "float", nullable=True),
     # Progress
-    Feature("total_blocks", "Course blocks (units) in the course", "mooc_progress.total_blocks", "count", "int"),
+    Feature("total_blocks", "Course blocks (units) in the course", "mooc_progress.total_blocks", "count", "int", course_level=True),
     Feature("completed_blocks", "Blocks completed so far", "mooc_progress.completed_blocks", "count", "int"),
     Feature("progress_percent", "Platform's progress indicator", "mooc_progress.progress_percent", "%", "float"),
     Feature("mooc_completion_rate", "Share of blocks completed", "mooc_progress.completion_rate", "0-1", "float"),
@@ -72,7 +73,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("h5p_avg_attempts", "Mean attempts per attempted H5P content (null: none attempted)", "h5p_scores.attempts", "attempts", "float", nullable=True),
     Feature("h5p_days_since_last_finish", "Days since the learner last finished an H5P content (null: never)", "h5p_scores.finished_at", "days", "float", nullable=True),
     # Video
-    Feature("video_total_videos", "Videos in the course", "dashboard_summary.video_total_videos", "count", "int"),
+    Feature("video_total_videos", "Videos in the course", "dashboard_summary.video_total_videos", "count", "int", course_level=True),
     Feature("video_completed_videos", "Videos watched to the end", "video_progress_summary.completed_videos", "count", "int"),
     Feature("video_in_progress_videos", "Videos started but not finished", "video_progress_summary.in_progress_videos", "count", "int"),
     Feature("video_watch_time_minutes", "Time watched, summed over videos", "video_progress_summary.total_watched_time", "minutes", "float"),
@@ -90,8 +91,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature("first_week_events", "Events in the learner's first 7 days in the course (up to the snapshot)", "h5p_scores.finished_at, video_progress.last_watched_at, enrollments.created", "count", "int", as_of=EVENTS),
     Feature("h5p_score_trend", "Mean H5P score on contents finished in the last 7 days minus on those finished before (null: none in one of the two)", "h5p_scores.finished_at, h5p_scores.percentage", "percentage points", "float", nullable=True, often_null=True, as_of=EVENTS),
     Feature("sections_attempted_vs_due", "Graded sections attempted over those due by the snapshot, due dates taken as spread evenly over the course weeks, the API giving none (null: none due yet, or no end); timeliness", "mooc_grades.section_breakdown, courses.start, courses.end", "0-2", "float", nullable=True, often_null=True),
-    Feature("course_has_h5p", "1 if the course has H5P content at all (0: every H5P feature is empty by design, not by inactivity)", "dashboard_summary.h5p_total_contents (course)", "0/1", "int"),
-    Feature("course_has_videos", "1 if the course has videos at all", "dashboard_summary.video_total_videos (course)", "0/1", "int"),
+    Feature("course_has_h5p", "1 if the course has H5P content at all (0: every H5P feature is empty by design, not by inactivity)", "dashboard_summary.h5p_total_contents (course)", "0/1", "int", course_level=True),
+    Feature("course_has_videos", "1 if the course has videos at all", "dashboard_summary.video_total_videos (course)", "0/1", "int", course_level=True),
     # Relative to the cohort on the same date
     Feature("grade_percentile_in_course", "Percentile rank of the grade among the course's learners on the same date", "mooc_grades (cohort)", "0-100", "float", as_of=COHORT),
     Feature("completion_percentile_in_course", "Percentile rank of the completion rate among the course's learners on the same date", "mooc_progress (cohort)", "0-100", "float", as_of=COHORT),
@@ -113,6 +114,11 @@ def feature_dictionary_markdown() -> str:
         "Every feature is computed as of the snapshot date: nothing later is used. The `as of`",
         "column says from what: a replay of a past date gives the same value whatever happened",
         "since (a test replays one date at two later clocks and compares every feature).",
+        "",
+        "The models also see, for every numeric feature that describes the learner (as of the",
+        "platform's answer or the events, not a description of the course), its percentile rank",
+        "among the course's learners on the same date (as of the cohort; `modeling/cohort.py`).",
+        "A reason drawn from a rank names the feature it ranks.",
         "",
         "| feature | meaning | source | unit | type | as of |",
         "|---|---|---|---|---|---|",

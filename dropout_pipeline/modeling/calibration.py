@@ -23,7 +23,7 @@ CROSS_FIT_FOLDS = 3
 EDGE = 1e-12  # raw probabilities are clipped this far from 0 and 1 before taking log-odds (never binding in practice)
 
 
-def _log_odds(probability: np.ndarray) -> np.ndarray:
+def log_odds(probability: np.ndarray) -> np.ndarray:
     p = np.clip(np.asarray(probability, dtype=float), EDGE, 1 - EDGE)
     return np.log(p / (1 - p))
 
@@ -34,13 +34,13 @@ class PlattCalibration:
     intercept: float
 
     def __call__(self, probability: np.ndarray) -> np.ndarray:
-        return 1 / (1 + np.exp(-(self.slope * _log_odds(probability) + self.intercept)))
+        return 1 / (1 + np.exp(-(self.slope * log_odds(probability) + self.intercept)))
 
     @classmethod
     def fit(cls, probability: np.ndarray, y_true: np.ndarray) -> PlattCalibration | None:
         """The map, or None when it would not be increasing (out-of-fold predictions with no
         signal): reasons and rankings rest on higher raw scores meaning more risk."""
-        model = LogisticRegression(C=1e6, max_iter=1000).fit(_log_odds(probability).reshape(-1, 1), np.asarray(y_true, dtype=int))
+        model = LogisticRegression(C=1e6, max_iter=1000).fit(log_odds(probability).reshape(-1, 1), np.asarray(y_true, dtype=int))
         slope = float(model.coef_[0, 0])
         return cls(slope, float(model.intercept_[0])) if slope > 0 else None
 

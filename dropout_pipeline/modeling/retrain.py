@@ -1,7 +1,8 @@
 """Retraining: learn from training_data, choose a candidate honestly, register, gate.
 
 Every candidate kind (modeling.scorers.CANDIDATES: CatBoost set up for small data, a
-logistic regression) is fitted on the training courses and judged on the held-out ones.
+logistic regression, and their blend, made of the two fits) is fitted on the training
+courses and judged on the held-out ones.
 The one chosen is the best at early warning, the point of the product: the highest mean
 of its per-week ROC AUC over weeks 1 to 4 (pooled AUC is dominated by late weeks, where
 anything works). Then the chosen kind is refitted on every frozen row, so a course that
@@ -32,7 +33,7 @@ import sqlalchemy as sa
 
 from dropout_pipeline.modeling.calibration import PlattCalibration, out_of_fold
 from dropout_pipeline.modeling.metrics import classification_metrics, evaluation_rows, expected_calibration_error, reliability_table
-from dropout_pipeline.modeling.scorers import CANDIDATES, Scorer, load_scorer, ordered, rule_baseline, target_values
+from dropout_pipeline.modeling.scorers import CANDIDATES, BlendScorer, Scorer, load_scorer, ordered, rule_baseline, target_values
 from dropout_pipeline.modeling.split import Split, holdout_split
 from dropout_pipeline.storage import model_tables
 from dropout_pipeline.storage.feature_tables import read_training_data
@@ -129,6 +130,35 @@ def evaluated_artifact(model_path: Path) -> Path:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _evaluate_candidates(split: Split, request: RetrainRequest) -> list[Candidate]:
+    """Every requested candidate, fitted and judged; a blend is made of its members'
+    fits (those requested, or fitted for it), not fitted again."""
+    evaluated: dict[str, Candidate] = {}
+
+    def candidate(name: str) -> Candidate:
+        if name not in evaluated:
+            kind = CANDIDATES[name]
+            members = getattr(kind, "member_candidates", None)
+            evaluated[name] = _evaluate_blend(name, [candidate(m) for m in members], split, request) if members else _evaluate(name, split, request)
+        return evaluated[name]
+
+    return [candidate(name) for name in request.candidates]
+
+
+def _evaluate_blend(name: str, members: list[Candidate], split: Split, request: RetrainRequest) -> Candidate:
+    """The blend judged like any candidate: calibrated from its members' out-of-fold
+    predictions blended, evaluated on the held-out courses."""
+    judged = BlendScorer.of([member.judged for member in members])
+    oofs = [member.train_oof for member in members]
+    oof = None if any(o is None for o in oofs) else BlendScorer.combine(oofs)
+    y_train = target_values(split.train, request.target).to_numpy()
+    judged = judged.calibrated(PlattCalibration.fit(oof, y_train) if oof is not None else None)
+    holdout_raw = BlendScorer.combine([member.holdout_raw for member in members])
+    probability = judged.calibration(holdout_raw) if judged.calibration else holdout_raw
+    evaluation = evaluation_rows(split.holdout, target_values(split.holdout, request.target), probability, THRESHOLD)
+    return Candidate(name, judged, oof, holdout_raw, evaluation)
 
 
 def _evaluate(name: str, split: Split, request: RetrainRequest) -> Candidate:
@@ -252,7 +282,7 @@ def retrain(engine: sa.Engine, request: RetrainRequest) -> RetrainResult:
     y_holdout = target_values(split.holdout, request.target).to_numpy()
     y_train = target_values(split.train, request.target).to_numpy()
 
-    candidates = [_evaluate(name, split, request) for name in request.candidates]
+    candidates = _evaluate_candidates(split, request)
     chosen = _choose(candidates)
     evaluations = {c.name: c.evaluation for c in candidates}
     evaluations[RULE] = evaluation_rows(split.holdout, y_holdout, rule_baseline(split.holdout), THRESHOLD)

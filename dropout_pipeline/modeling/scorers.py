@@ -1,6 +1,8 @@
-"""What learns and scores: the candidate models (CatBoost, logistic regression) and the
-rule a teacher would use by hand, which both must beat.
+"""What learns and scores: the candidate models (CatBoost, logistic regression, and the
+blend of the two) and the rule a teacher would use by hand, which all must beat.
 
+Every candidate learns from the dictionary's features and their ranks within the class
+on the same date (modeling.cohort), and explains itself in the dictionary's features.
 CatBoost handles categorical features natively (passed as plain `str` columns: see
 features.build.enforce_feature_types). Training is deterministic: a fixed seed and
 thread count, and rows sorted by key before fitting, so the same data gives the same
@@ -25,7 +27,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from dropout_pipeline.features.dictionary import CATEGORICAL_FEATURES, FEATURE_NAMES
-from dropout_pipeline.modeling.calibration import PlattCalibration
+from dropout_pipeline.modeling.calibration import PlattCalibration, log_odds
+from dropout_pipeline.modeling.cohort import model_inputs, source_feature, with_cohort_ranks
 from dropout_pipeline.modeling.split import stable_rank
 
 TARGETS = {"fail": "fail", "dropout": "is_dropout"}
@@ -50,7 +53,9 @@ def ordered(frame: pd.DataFrame) -> pd.DataFrame:
 class Scorer:
     """What every candidate model offers: raw and calibrated probabilities, per-feature
     contributions in log-odds (the reasons), importance, and a saved form. Subclasses
-    are dataclasses with `features` and `calibration` fields."""
+    are dataclasses with `features` (the dictionary's, which reasons name) and
+    `calibration` fields; a model's own columns (`inputs`) are the features and their
+    cohort ranks."""
 
     features: list[str]
     calibration: PlattCalibration | None
@@ -90,6 +95,21 @@ class Scorer:
         raise NotImplementedError
 
 
+def _per_feature(by_input: np.ndarray, inputs: list[str], features: list[str]) -> np.ndarray:
+    """Rows x inputs contributions summed into rows x features (a rank counts for the feature it ranks)."""
+    lookup = {name: i for i, name in enumerate(features)}
+    out = np.zeros((by_input.shape[0], len(features)))
+    for column, name in enumerate(inputs):
+        out[:, lookup[source_feature(name)]] += by_input[:, column]
+    return out
+
+
+def _importance_by_feature(by_input: np.ndarray, inputs: list[str], features: list[str], top: int) -> dict[str, float]:
+    totals = _per_feature(np.asarray(by_input, dtype=float).reshape(1, -1), inputs, features)[0]
+    pairs = sorted(zip(features, totals, strict=True), key=lambda pair: -pair[1])[:top]
+    return {name: round(float(value), 3) for name, value in pairs}
+
+
 def _sidecars(path: Path) -> tuple[list[str], PlattCalibration | None]:
     calibration_file = path.with_suffix(".calibration.json")
     calibration = PlattCalibration(**json.loads(calibration_file.read_text())) if calibration_file.exists() else None
@@ -115,6 +135,10 @@ class CatBoostScorer(Scorer):
     model_type = "CatBoostClassifier"
     suffix = ".cbm"
 
+    @property
+    def inputs(self) -> list[str]:
+        return list(self.model.feature_names_)
+
     @staticmethod
     def _classifier(iterations: int) -> CatBoostClassifier:
         # Set up for small data: shallow trees, strong L2, a modest rate; the tree count
@@ -130,7 +154,8 @@ class CatBoostScorer(Scorer):
         validation fold, then the model is fitted on every row with it."""
         train = ordered(train)
         features = list(FEATURE_NAMES)
-        pool = lambda rows: Pool(rows[features], target_values(rows, target), cat_features=list(CATEGORICAL_FEATURES))  # noqa: E731
+        inputs = model_inputs(features)
+        pool = lambda rows: Pool(with_cohort_ranks(rows, inputs), target_values(rows, target), cat_features=list(CATEGORICAL_FEATURES))  # noqa: E731
         iterations = iterations or cls._early_stopped_iterations(train, target, pool)
         model = cls._classifier(iterations)
         model.fit(pool(train))
@@ -152,20 +177,19 @@ class CatBoostScorer(Scorer):
         return {"iterations": self.iterations}
 
     def pool(self, frame: pd.DataFrame) -> Pool:
-        categorical = [f for f in self.features if f in CATEGORICAL_FEATURES]
-        return Pool(frame[self.features], cat_features=categorical)
+        categorical = [f for f in self.inputs if f in CATEGORICAL_FEATURES]
+        return Pool(with_cohort_ranks(frame, self.inputs), cat_features=categorical)
 
     def raw_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return self.model.predict_proba(self.pool(frame))[:, 1]
 
     def contributions(self, frame: pd.DataFrame) -> np.ndarray:
-        """Per-row SHAP values (log-odds), one column per feature, bias column dropped."""
-        return self.model.get_feature_importance(self.pool(frame), type="ShapValues")[:, :-1]
+        """Per-row SHAP values (log-odds), one column per feature (its rank's included), bias column dropped."""
+        shap = self.model.get_feature_importance(self.pool(frame), type="ShapValues")[:, :-1]
+        return _per_feature(shap, self.inputs, self.features)
 
     def feature_importance(self, top: int = 15) -> dict[str, float]:
-        values = self.model.get_feature_importance()
-        pairs = sorted(zip(self.features, values, strict=False), key=lambda pair: -pair[1])[:top]
-        return {name: round(float(value), 3) for name, value in pairs}
+        return _importance_by_feature(self.model.get_feature_importance(), self.inputs, self.features, top)
 
     def _save_model(self, path: Path) -> None:
         self.model.save_model(str(path))
@@ -191,11 +215,16 @@ class LogisticScorer(Scorer):
     model_type = "LogisticRegression"
     suffix = ".joblib"
 
+    @property
+    def inputs(self) -> list[str]:
+        return list(self.model[0].feature_names_in_)
+
     @classmethod
     def fit(cls, train: pd.DataFrame, target: str) -> LogisticScorer:
         train = ordered(train)
         features = list(FEATURE_NAMES)
-        numeric = [f for f in features if f not in CATEGORICAL_FEATURES]
+        inputs = model_inputs(features)
+        numeric = [f for f in inputs if f not in CATEGORICAL_FEATURES]
         model = make_pipeline(
             ColumnTransformer(
                 [
@@ -205,42 +234,38 @@ class LogisticScorer(Scorer):
             ),
             LogisticRegression(C=LOGISTIC_C, max_iter=5000),
         )
-        model.fit(train[features], target_values(train, target))
-        return cls(model, _dense(model[0].transform(train[features])).mean(axis=0), features)
+        rows = with_cohort_ranks(train, inputs)
+        model.fit(rows, target_values(train, target))
+        return cls(model, _dense(model[0].transform(rows)).mean(axis=0), features)
+
+    def _transformed(self, frame: pd.DataFrame) -> np.ndarray:
+        return _dense(self.model[0].transform(with_cohort_ranks(frame, self.inputs)))
 
     def raw_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.model.predict_proba(frame[self.features])[:, 1]
+        return self.model.predict_proba(with_cohort_ranks(frame, self.inputs))[:, 1]
 
-    def _source_feature(self) -> np.ndarray:
-        """For each column the model sees, the index of the feature it comes from."""
-        names = self.model[0].get_feature_names_out()
-        lookup = {name: i for i, name in enumerate(self.features)}
+    def _column_inputs(self) -> list[str]:
+        """For each column the regression sees, the input it comes from (a scaled value or
+        its missing indicator: the input; a one-hot column: its category's feature)."""
+        inputs = sorted(self.inputs, key=len, reverse=True)  # the longest name a one-hot column starts with
 
-        def source(column: str) -> int:
+        def source(column: str) -> str:
             part, _, rest = column.partition("__")
             if part == "numeric":
-                return lookup[rest.removeprefix("missingindicator_")]
-            return next(i for name, i in sorted(lookup.items(), key=lambda item: -len(item[0])) if rest.startswith(f"{name}_"))
+                return rest.removeprefix("missingindicator_")
+            return next(name for name in inputs if rest.startswith(f"{name}_"))
 
-        return np.array([source(column) for column in names])
+        return [source(column) for column in self.model[0].get_feature_names_out()]
 
     def contributions(self, frame: pd.DataFrame) -> np.ndarray:
         """Exact log-odds contributions of a linear model: coefficient x (value - its training
         mean), summed over the columns each feature became (scaled value, missing
-        indicator, one-hot categories)."""
-        centred = (_dense(self.model[0].transform(frame[self.features])) - self.column_means) * self.model[-1].coef_[0]
-        sources = self._source_feature()
-        out = np.zeros((len(frame), len(self.features)))
-        for column, feature in enumerate(sources):
-            out[:, feature] += centred[:, column]
-        return out
+        indicator, one-hot categories, its cohort rank)."""
+        centred = (self._transformed(frame) - self.column_means) * self.model[-1].coef_[0]
+        return _per_feature(centred, self._column_inputs(), self.features)
 
     def feature_importance(self, top: int = 15) -> dict[str, float]:
-        weights = np.zeros(len(self.features))
-        for column, feature in enumerate(self._source_feature()):
-            weights[feature] += abs(self.model[-1].coef_[0][column])
-        pairs = sorted(zip(self.features, weights, strict=False), key=lambda pair: -pair[1])[:top]
-        return {name: round(float(value), 3) for name, value in pairs}
+        return _importance_by_feature(np.abs(self.model[-1].coef_[0]), self._column_inputs(), self.features, top)
 
     def _save_model(self, path: Path) -> None:
         joblib.dump({"model": self.model, "column_means": self.column_means}, path)
@@ -253,7 +278,73 @@ class LogisticScorer(Scorer):
         return cls(saved["model"], saved["column_means"], features, calibration)
 
 
-CANDIDATES: dict[str, type[Scorer]] = {"catboost": CatBoostScorer, "logistic_regression": LogisticScorer}
+@dataclass
+class BlendScorer(Scorer):
+    """CatBoost and the logistic regression together: the mean of their log-odds. The two
+    err differently (trees on interactions, the line on smooth trends), so where data is
+    scarce their mean is steadier than either; the weights are fixed, not learned, so
+    the blend needs no data of its own. Its reasons are the mean of the two models' exact
+    contributions, which sum to its own log-odds."""
+
+    members: list[Scorer]
+    features: list[str]
+    calibration: PlattCalibration | None = None
+    model_type = "CatBoost+LogisticRegression"
+    suffix = ".blend"
+    member_candidates = ("catboost", "logistic_regression")  # CANDIDATES' names, in the order of `members`
+
+    @classmethod
+    def of(cls, members: list[Scorer]) -> BlendScorer:
+        """The blend of fitted members (their own calibrations set aside: the blend has its own)."""
+        return cls([member.calibrated(None) for member in members], list(members[0].features))
+
+    @classmethod
+    def fit(cls, train: pd.DataFrame, target: str, iterations: int | None = None) -> BlendScorer:
+        return cls.of([CatBoostScorer.fit(train, target, iterations), LogisticScorer.fit(train, target)])
+
+    @staticmethod
+    def combine(member_probabilities: list[np.ndarray]) -> np.ndarray:
+        """The blend's raw probability from its members' raw probabilities."""
+        return 1 / (1 + np.exp(-np.mean([log_odds(p) for p in member_probabilities], axis=0)))
+
+    def refit_settings(self) -> dict:
+        return {key: value for member in self.members for key, value in member.refit_settings().items()}
+
+    def raw_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.combine([member.raw_proba(frame) for member in self.members])
+
+    def contributions(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.mean([member.contributions(frame) for member in self.members], axis=0)
+
+    def feature_importance(self, top: int = 15) -> dict[str, float]:
+        """The mean of the members' importances, each as shares of its total (their scales differ)."""
+        shares = []
+        for member in self.members:
+            importance = member.feature_importance(top=len(self.features))
+            total = sum(importance.values()) or 1.0
+            shares.append({name: value / total for name, value in importance.items()})
+        mean = {name: 100 * float(np.mean([share.get(name, 0.0) for share in shares])) for name in self.features}
+        return {name: round(value, 3) for name, value in sorted(mean.items(), key=lambda pair: -pair[1])[:top]}
+
+    @staticmethod
+    def _member_path(path: Path, member: Scorer) -> Path:
+        """`vN.blend`'s members: `vN-cbm.cbm`, `vN-joblib.joblib` (each with its own sidecars)."""
+        return path.with_name(f"{path.stem}-{member.suffix.lstrip('.')}{member.suffix}")
+
+    def _save_model(self, path: Path) -> None:
+        """A list of the members' files beside it (each saved as its own kind)."""
+        for member in self.members:
+            member.save(self._member_path(path, member))
+        path.write_text(json.dumps({"members": [self._member_path(path, member).name for member in self.members]}))
+
+    @classmethod
+    def load(cls, path: Path) -> BlendScorer:
+        members = [load_scorer(path.with_name(name)) for name in json.loads(path.read_text())["members"]]
+        features, calibration = _sidecars(path)
+        return cls(members, features, calibration)
+
+
+CANDIDATES: dict[str, type[Scorer]] = {"catboost": CatBoostScorer, "logistic_regression": LogisticScorer, "blend": BlendScorer}
 
 
 def _dense(matrix) -> np.ndarray:
