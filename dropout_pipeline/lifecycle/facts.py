@@ -48,8 +48,11 @@ def per_course(connection: sa.Connection, query: sa.Select) -> dict:
 
 
 def frozen_rows_per_course(connection: sa.Connection) -> dict[str, int]:
-    training = schema.training_data
-    return per_course(connection, sa.select(training.c.course_id, sa.func.count()).group_by(training.c.course_id))
+    training = schema.training_data  # legacy end-of-course rows do not make a course frozen: its replay still runs
+    return per_course(
+        connection,
+        sa.select(training.c.course_id, sa.func.count()).where(training.c.snapshot_kind == "weekly").group_by(training.c.course_id),
+    )
 
 
 def course_facts(connection: sa.Connection, catalogue: Sequence[CatalogueEntry], partitions: set[str], day: date) -> list[CourseFacts]:

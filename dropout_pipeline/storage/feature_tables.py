@@ -60,10 +60,25 @@ def insert_new_training_rows(connection: sa.Connection, rows: pd.DataFrame) -> i
 
 
 def learnable() -> sa.ColumnElement[bool]:
-    """The training rows a model may learn from: those frozen since migration 0006. Rows
-    frozen before it lack the recent-behaviour features (NULL, and immutable): read as
-    zeros they would describe learners who did nothing, so they stay out."""
-    return schema.training_data.c.course_day.is_not(None)
+    """The training rows a model may learn from: weekly snapshots frozen since migration
+    0006. Rows frozen before it lack the recent-behaviour features (NULL, and immutable):
+    read as zeros they would describe learners who did nothing, so they stay out. Rows
+    imported from a legacy V1 database (snapshot_kind 'end_of_course', migration 0008)
+    describe the end of the semester: an early-week model learning from them would learn
+    from what is only known at the end (label leakage), so they stay out too; they are
+    read for evaluation by read_end_of_course_rows."""
+    table = schema.training_data
+    return sa.and_(table.c.course_day.is_not(None), table.c.snapshot_kind == "weekly")
+
+
+def read_end_of_course_rows(connection: sa.Connection, course_ids: list[str] | None = None) -> pd.DataFrame:
+    """The end-of-course rows imported from legacy V1: never learnable, for evaluation and
+    for models that predict at the end of a course."""
+    table = schema.training_data
+    query = sa.select(table).where(table.c.snapshot_kind == "end_of_course")
+    if course_ids is not None:
+        query = query.where(table.c.course_id.in_(course_ids))
+    return read_frame(connection, query)
 
 
 def read_training_data(connection: sa.Connection, course_ids: list[str] | None = None) -> pd.DataFrame:

@@ -82,7 +82,7 @@ enrollments = _per_learner_table(
     sa.Column("full_name", sa.String(255)),
     sa.Column("mode", sa.String(50)),
     sa.Column("is_active", sa.Boolean, nullable=False),
-    sa.Column("created", sa.DateTime, nullable=False),
+    sa.Column("created", sa.DateTime, nullable=True),  # NULL: a legacy V1 enrolment whose date was 0000-00-00 (migration 0008)
     sa.Column("attributes", sa.JSON),
 )
 
@@ -91,8 +91,8 @@ mooc_grades = _per_learner_table(
     sa.Column("percent_grade", sa.Float, nullable=False),
     sa.Column("letter_grade", sa.String(50)),
     sa.Column("is_passed", sa.Boolean, nullable=False),
-    sa.Column("sections_total", sa.Integer, nullable=False),
-    sa.Column("sections_attempted", sa.Integer, nullable=False),
+    sa.Column("sections_total", sa.Integer, nullable=True),  # NULL: imported from legacy V1, which never had them (0008)
+    sa.Column("sections_attempted", sa.Integer, nullable=True),
     sa.Column("attempted_sections_avg_percent", sa.Float),
     sa.Column("section_breakdown", sa.JSON),
 )
@@ -125,7 +125,7 @@ h5p_scores = _per_content_table(
     sa.Column("score", sa.Float, nullable=False),
     sa.Column("max_score", sa.Float, nullable=False),
     sa.Column("percentage", sa.Float, nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=True),  # NULL: imported from legacy V1 (0008)
     sa.Column("finished_at", sa.DateTime),
 )
 
@@ -166,9 +166,9 @@ dashboard_summary = _per_learner_table(
     sa.Column("total_items", sa.Integer, nullable=False),
     sa.Column("completed_items", sa.Integer, nullable=False),
     sa.Column("h5p_total_contents", sa.Integer, nullable=False),
-    sa.Column("h5p_completed_contents", sa.Integer, nullable=False),
+    sa.Column("h5p_completed_contents", sa.Integer, nullable=True),  # NULL: imported from legacy V1 (0008)
     sa.Column("video_total_videos", sa.Integer, nullable=False),
-    sa.Column("video_completed_videos", sa.Integer, nullable=False),
+    sa.Column("video_completed_videos", sa.Integer, nullable=True),
 )
 
 # --- Features ----------------------------------------------------------------------------
@@ -224,6 +224,9 @@ training_data = sa.Table(
     sa.Column("is_dropout", sa.Boolean, nullable=False),
     sa.Column("final_grade", sa.Float, nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
+    # weekly: frozen by a replay, what models learn from; end_of_course: a legacy V1 row whose
+    # features describe the end of the semester, for evaluation only (feature_tables.learnable)
+    sa.Column("snapshot_kind", sa.String(20), nullable=False, server_default="weekly"),
     sa.UniqueConstraint("user_id", "course_id", "snapshot_date"),  # days 1, 4 and 7 of each week
 )
 
@@ -378,6 +381,26 @@ prediction_feedback = sa.Table(
     sa.Column("created_by", sa.String(255), nullable=False),  # the token's name when it was given
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Index("ix_prediction_feedback_course_user", "course_id", "user_id"),
+)
+
+# --- Legacy V1 import ----------------------------------------------------------------------
+
+# Source rows of a legacy V1 database not imported, each with why (dropout_pipeline/legacy):
+# out-of-range percentages, duplicate keys, no course, a required value missing.
+legacy_quarantine = sa.Table(
+    "legacy_quarantine",
+    metadata,
+    _id(),
+    sa.Column("source_table", sa.String(64), nullable=False),
+    sa.Column("source_id", sa.BigInteger, nullable=False),
+    sa.Column("part", sa.String(20), nullable=False),  # row | prediction: what of the source row was left out
+    sa.Column("reason", sa.String(40), nullable=False),
+    sa.Column("detail", sa.String(1000), nullable=False),
+    sa.Column("course_id", COURSE_ID),
+    sa.Column("user_id", sa.BigInteger),
+    sa.Column("source_values", sa.JSON, nullable=False),
+    sa.Column("quarantined_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("source_table", "source_id", "part"),
 )
 
 RAW_TABLES = {
