@@ -53,6 +53,17 @@ def _field_errors(error: RequestValidationError) -> list[dict]:
     return found
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _child = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE and getattr(route, "methods", None):
+            methods |= set(route.methods)
+    return sorted(methods)
+
+
 def create_app(settings: WebSettings, instance: dg.DagsterInstance) -> FastAPI:
     """The app on the product's database and Dagster's instance."""
 
@@ -91,7 +102,12 @@ def create_app(settings: WebSettings, instance: dg.DagsterInstance) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException):
-        if _wants_json(request) or error.status_code == 405:
+        if error.status_code == 405:  # every method of the path, not only those of the first route that matched it
+            return _json_error(405, "method not allowed", headers={"Allow": ", ".join(_allowed_methods(request))})
+        if error.status_code == 400:  # a body that is not JSON (or not UTF-8) at all: malformed, like any other
+            message = "the body is not valid JSON"
+            return _json_error(422, message, [{"field": "body", "in": "body", "message": message}])
+        if _wants_json(request):
             return _json_error(error.status_code, str(error.detail), headers=getattr(error, "headers", None))
         return _html_error(request, error.status_code, "Not found" if error.status_code == 404 else "Error", str(error.detail))
 

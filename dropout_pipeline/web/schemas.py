@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Literal
+from datetime import date, datetime, timezone
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from dropout_pipeline.storage.web_tables import FEEDBACK_ACTIONS
 
 RiskLevel = Literal["HIGH", "MEDIUM", "LOW"]
+# Times are stored as naive UTC: said so on the way out ("2026-11-22T06:00:00Z").
+datetime = Annotated[datetime, AfterValidator(lambda moment: moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))]  # noqa: F811
 FeedbackAction = Literal[FEEDBACK_ACTIONS]  # type: ignore[valid-type]
 
 
