@@ -1,4 +1,4 @@
-"""The `dropout-pipeline` command: simulate, migrate, demo, run, status, feature-dictionary."""
+"""The `dropout-pipeline` command: simulate, migrate, demo, run, status, serve, token, feature-dictionary."""
 
 from __future__ import annotations
 
@@ -113,10 +113,14 @@ def _cycle(resources: dict, data_dir: Path, db_url: str, verbose: bool) -> int:
     return 1 if report.failures else 0
 
 
-def _ui_hint(db_url: str, extra_env: str = "") -> str:
+def _shown_url(db_url: str) -> str:
     import sqlalchemy as sa
 
-    shown = "$DROPOUT_DB_URL" if sa.make_url(db_url).password else db_url  # a password is never printed
+    return "$DROPOUT_DB_URL" if sa.make_url(db_url).password else db_url  # a password is never printed
+
+
+def _ui_hint(db_url: str, extra_env: str = "") -> str:
+    shown = _shown_url(db_url)
     return (
         "\nSee every materialization, check, schedule and sensor in the Dagster UI, on the same storage:\n"
         f"  DAGSTER_HOME={os.environ['DAGSTER_HOME']} DROPOUT_DB_URL=\"{shown}\" {extra_env}\\\n"
@@ -164,7 +168,20 @@ def _demo(args: argparse.Namespace) -> int:
         )
         + "  (the sensor needs the simulator running too: .venv/bin/dropout-pipeline simulate)"
     )
+    print(_web_hint(db_url, data_dir))
     return status
+
+
+def _web_hint(db_url: str, data_dir: Path) -> str:
+    """How to open the web app on this data, with an admin token made for it (shown once)."""
+    from dropout_pipeline.storage.database import engine_for
+    from dropout_pipeline.storage.web_tables import create_token
+    from dropout_pipeline.summary import render_web_hint
+    from dropout_pipeline.web.auth import utc_now
+
+    with engine_for(db_url).begin() as connection:
+        _token_id, secret = create_token(connection, f"demo admin {utc_now():%Y-%m-%d %H:%M}", "admin", utc_now())
+    return render_web_hint(_shown_url(db_url), os.environ["DAGSTER_HOME"], secret, str(data_dir))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -195,6 +212,92 @@ def _status(args: argparse.Namespace) -> int:
         plan = plan_now(instance, engine, catalogue_from_database(connection), day)
         print(render_status(plan, status_rows(connection, plan), product_timezone()))
     return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """The web app on uvicorn. With --workers above 1, each worker process builds the app
+    from the environment (DROPOUT_DB_URL and DAGSTER_HOME, set here for them)."""
+    import uvicorn
+
+    from dropout_pipeline.web.app import create_app
+    from dropout_pipeline.web.settings import settings_from_environment
+
+    data_dir = Path(args.data_dir)
+    settings = settings_from_environment(data_dir, args.host, args.port)
+    print(f"Web app on {settings.base_url}/ (API {settings.base_url}/api/v1, docs {settings.base_url}/docs), "
+          f"database {_shown_url(settings.database_url).split('@')[-1]}", flush=True)
+    with _instance(data_dir) as instance:
+        if args.workers > 1:
+            os.environ["DROPOUT_DB_URL"] = settings.database_url  # what each worker's factory reads
+            uvicorn.run("dropout_pipeline.web.app:app_from_environment", factory=True, host=args.host, port=args.port,
+                        workers=args.workers, log_level=args.log_level)
+        else:
+            uvicorn.run(create_app(settings, instance), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from dropout_pipeline.defs.resources import database_url
+    from dropout_pipeline.storage import schema
+    from dropout_pipeline.storage.database import engine_for
+    from dropout_pipeline.storage.web_tables import create_token, list_tokens, revoke_token
+    from dropout_pipeline.web.auth import utc_now
+
+    import sqlalchemy as sa
+
+    engine = engine_for(database_url(Path(args.data_dir)))
+    if args.token_command == "list":
+        with engine.connect() as connection:
+            for row in list_tokens(connection):
+                state = f"revoked {row['revoked_at']:%Y-%m-%d %H:%M}" if row["revoked_at"] else "valid"
+                print(f"{row['id']:>4}  {row['role']:<7}  {row['name']:<30}  {', '.join(row['scope']) or 'every course'}  ({state})")
+        return 0
+    if args.token_command == "revoke":
+        with engine.begin() as connection:
+            done = revoke_token(connection, args.token_id, utc_now())
+        print(f"token {args.token_id} revoked, its sessions ended" if done else f"no valid token {args.token_id}")
+        return 0 if done else 1
+    try:
+        with engine.begin() as connection:
+            token_id, secret = create_token(connection, args.name, args.role, utc_now(), args.course or (), args.org or ())
+            known = set(connection.execute(sa.select(schema.courses.c.course_id)).scalars())
+            orgs = set(connection.execute(sa.select(schema.courses.c.org)).scalars())
+    except ValueError as refused:
+        print(f"dropout-pipeline token create: {refused}", file=sys.stderr)
+        return 2
+    scope = ", ".join([f"course {c}" for c in args.course or ()] + [f"org {o}" for o in args.org or ()]) or "every course"
+    print(f"Token {token_id} for {args.name!r}: {args.role}, {scope}. It is shown this once (only its hash is stored):")
+    print(f"  {secret}")
+    print("Send it as 'Authorization: Bearer <token>' to /api/v1, or paste it into the login page.")
+    for course_id in [c for c in args.course or () if c not in known]:
+        print(f"note: no course {course_id} is stored yet; the token sees it once it is", file=sys.stderr)
+    for org in [o for o in args.org or () if o not in orgs]:
+        print(f"note: no course of organisation {org} is stored yet", file=sys.stderr)
+    return 0
+
+
+def _add_web_commands(commands) -> None:
+    from dropout_pipeline.web.settings import DEFAULT_HOST, DEFAULT_PORT
+
+    serve = commands.add_parser("serve", help="the teachers' and admins' web app and API (FastAPI on uvicorn)")
+    serve.add_argument("--host", default=DEFAULT_HOST)
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    serve.set_defaults(handler=_serve)
+    token = commands.add_parser("token", help="bearer tokens for the web app: create (printed once), list, revoke")
+    token.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    actions = token.add_subparsers(dest="token_command", required=True)
+    create = actions.add_parser("create", help="a new token, printed once")
+    create.add_argument("--role", choices=["teacher", "admin"], required=True)
+    create.add_argument("--course", action="append", help="a course the teacher sees (repeatable)")
+    create.add_argument("--org", action="append", help="an organisation whose courses the teacher sees (repeatable)")
+    create.add_argument("--name", required=True, help="who holds it: shown beside their feedback")
+    actions.add_parser("list", help="every token: id, role, holder, scope (never a secret)")
+    revoke = actions.add_parser("revoke", help="revoke a token and end its sessions")
+    revoke.add_argument("token_id", type=int)
+    token.set_defaults(handler=_token)
 
 
 def _migrate(_args: argparse.Namespace) -> int:
@@ -241,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(required=True)
     _add_simulate(commands)
     _add_commands(commands)
+    _add_web_commands(commands)
     args = parser.parse_args(argv)
     return args.handler(args)
 

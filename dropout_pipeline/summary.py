@@ -113,3 +113,15 @@ def render_summary(engine: sa.Engine, report: CycleReport, top: int = 5) -> str:
             f"  {' '.join(filter(None, (step.run.job_name, step.run.partition_key)))}: {step.outcome}" for step in report.failures
         ]
     return "\n".join(lines)
+
+
+def render_web_hint(shown_db_url: str, dagster_home: str, admin_token: str, data_dir: str) -> str:
+    """The demo's closing lines: the web app on the same storage, and a ready admin token."""
+    return (
+        "\nOpen the teachers' and admins' web app on the same data:\n"
+        f"  DAGSTER_HOME={dagster_home} DROPOUT_DB_URL=\"{shown_db_url}\" .venv/bin/dropout-pipeline serve --data-dir {data_dir}\n"
+        "  then open http://127.0.0.1:8000/login and paste this admin token (made now, shown once):\n"
+        f"    {admin_token}\n"
+        "  (or: curl -H 'Authorization: Bearer <token>' http://127.0.0.1:8000/api/v1/courses; a teacher's token:\n"
+        "   .venv/bin/dropout-pipeline token create --role teacher --org UEL --name 'a teacher')"
+    )
