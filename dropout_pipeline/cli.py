@@ -345,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     _add_simulate(commands)
     _add_commands(commands)
     _add_web_commands(commands)
+    from dropout_pipeline.legacy.cli import add_legacy_commands
+
+    add_legacy_commands(commands)  # legacy import
     args = parser.parse_args(argv)
     return args.handler(args)
 

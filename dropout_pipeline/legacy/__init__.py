@@ -1,0 +1,1 @@
+"""Bringing a legacy V1 installation across: docs/legacy-import.md."""
