@@ -148,28 +148,29 @@ def _evaluate_candidates(split: Split, request: RetrainRequest) -> list[Candidat
 
 
 def _evaluate_blend(name: str, members: list[Candidate], split: Split, request: RetrainRequest) -> Candidate:
-    """The blend judged like any candidate: calibrated from its members' out-of-fold
-    predictions blended, evaluated on the held-out courses."""
-    judged = BlendScorer.of([member.judged for member in members])
+    """The blend of its members' fits, out-of-fold and held-out predictions: nothing fitted again."""
     oofs = [member.train_oof for member in members]
     oof = None if any(o is None for o in oofs) else BlendScorer.combine(oofs)
-    y_train = target_values(split.train, request.target).to_numpy()
-    judged = judged.calibrated(PlattCalibration.fit(oof, y_train) if oof is not None else None)
     holdout_raw = BlendScorer.combine([member.holdout_raw for member in members])
-    probability = judged.calibration(holdout_raw) if judged.calibration else holdout_raw
-    evaluation = evaluation_rows(split.holdout, target_values(split.holdout, request.target), probability, THRESHOLD)
-    return Candidate(name, judged, oof, holdout_raw, evaluation)
+    return _judge(name, BlendScorer.of([member.judged for member in members]), oof, holdout_raw, split, request.target)
 
 
 def _evaluate(name: str, split: Split, request: RetrainRequest) -> Candidate:
     kind, target = CANDIDATES[name], request.target
     y_train = target_values(split.train, target).to_numpy()
-    judged = kind.fit(split.train, target, **request.fit_settings(name))
-    oof = out_of_fold(split.train, y_train, lambda fit, rows: kind.fit(fit, target, **judged.refit_settings()).raw_proba(rows))
-    judged = judged.calibrated(PlattCalibration.fit(oof, y_train) if oof is not None else None)
-    y_holdout = target_values(split.holdout, target)
-    evaluation = evaluation_rows(split.holdout, y_holdout, judged.predict_proba(split.holdout), THRESHOLD)
-    return Candidate(name, judged, oof, judged.raw_proba(split.holdout), evaluation)
+    model = kind.fit(split.train, target, **request.fit_settings(name))
+    oof = out_of_fold(split.train, y_train, lambda fit, rows: kind.fit(fit, target, **model.refit_settings()).raw_proba(rows))
+    return _judge(name, model, oof, model.raw_proba(split.holdout), split, target)
+
+
+def _judge(name: str, model: Scorer, train_oof: np.ndarray | None, holdout_raw: np.ndarray, split: Split, target: str) -> Candidate:
+    """A fitted candidate calibrated from its training courses' out-of-fold predictions
+    (where there are), then evaluated on the held-out courses."""
+    y_train = target_values(split.train, target).to_numpy()
+    judged = model.calibrated(PlattCalibration.fit(train_oof, y_train) if train_oof is not None else None)
+    probability = judged.calibration(holdout_raw) if judged.calibration else holdout_raw
+    evaluation = evaluation_rows(split.holdout, target_values(split.holdout, target), probability, THRESHOLD)
+    return Candidate(name, judged, train_oof, holdout_raw, evaluation)
 
 
 def _choose(candidates: list[Candidate]) -> Candidate:

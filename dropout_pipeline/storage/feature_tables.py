@@ -56,7 +56,9 @@ def insert_new_training_rows(connection: sa.Connection, rows: pd.DataFrame) -> i
     known["snapshot_date"] = pd.to_datetime(known["snapshot_date"]).dt.date
     fresh = rows.assign(snapshot_date=pd.to_datetime(rows["snapshot_date"]).dt.date).merge(known, on=key, how="left")
     fresh = fresh[fresh["_known"].isna()].drop(columns="_known")
-    return bulk_insert(connection, table, frame_records(fresh, [c.name for c in table.columns if c.name != "id"]))
+    # A column the rows do not carry takes its server default (snapshot_kind: 'weekly').
+    columns = [c.name for c in table.columns if c.name != "id" and (c.name in fresh.columns or c.server_default is None)]
+    return bulk_insert(connection, table, frame_records(fresh, columns))
 
 
 def learnable() -> sa.ColumnElement[bool]:
