@@ -2,6 +2,8 @@
 VENV ?= .venv
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
+# Debian's Chromium, for the browser tests (Playwright drives it; it never downloads a browser).
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: demo test benchmarks
 
@@ -14,8 +16,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/dropout-pipeline demo
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(VENV)/bin/pytest
+
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 
 benchmarks: $(STAMP)
 	$(VENV)/bin/python -m benchmarks.ingest
@@ -23,3 +28,4 @@ benchmarks: $(STAMP)
 	$(VENV)/bin/python -m benchmarks.train
 	$(VENV)/bin/python -m benchmarks.predict
 	$(VENV)/bin/python -m benchmarks.semester
+	$(VENV)/bin/python -m benchmarks.serve

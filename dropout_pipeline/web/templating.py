@@ -49,4 +49,13 @@ def number(value, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-templates.env.filters.update(segment=segment, score=score, change=change, moment=moment, number=number)
+def feature_value(value) -> str:
+    """A feature as stored, rounded for reading (82.4814... days -> 82.48)."""
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.2f}".rstrip("0").rstrip(".") if abs(value) >= 0.01 or value == 0 else f"{value:.2g}"
+    return str(value)
+
+
+templates.env.filters.update(segment=segment, score=score, change=change, moment=moment, number=number, feature_value=feature_value)
