@@ -330,6 +330,9 @@ def test_the_cli_prints_the_report_and_its_dry_run_writes_nothing(v1, tmp_path, 
     url, truth = v1
     db = tmp_path / "cli.db"
     monkeypatch.setenv("DROPOUT_DB_URL", f"sqlite:///{db}")
+    assert main(["legacy", "import", "--source", url, "--dry-run"]) == 0
+    assert not db.exists()  # not even an empty file
+    capsys.readouterr()
     engine_for(f"sqlite:///{db}").dispose()  # migrated, empty
     assert main(["legacy", "import", "--source", url, "--dry-run"]) == 0
     dry = capsys.readouterr().out

@@ -21,8 +21,14 @@ def _import(args: argparse.Namespace) -> int:
     from dropout_pipeline.storage.database import create_db_engine, engine_for
     from pathlib import Path
 
+    import sqlalchemy as sa
+
     url = database_url(Path(args.data_dir))
-    # A dry run writes nothing, not even the schema: the target is read as it is.
+    # A dry run writes nothing, not even the schema: the target is read as it is, and a
+    # SQLite file that does not exist yet is not created (an empty database stands for it).
+    if args.dry_run and url.startswith("sqlite") and not Path(sa.make_url(url).database or "").exists():
+        print(f"{sa.make_url(url).database} does not exist yet: the dry run compares against an empty database")
+        url = "sqlite://"
     target = create_db_engine(url) if args.dry_run else engine_for(url)
     settings = PipelineSettings()
     levels = RiskLevels(settings.high_risk_from, settings.medium_risk_from)

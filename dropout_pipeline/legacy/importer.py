@@ -95,7 +95,7 @@ class _Import:
         self.enrolled: set[tuple[str, int]] | None = None
         self.legacy_scores: dict[tuple[str, int], tuple[float, float | None]] = {}
         self.outcomes: dict[tuple[str, int], tuple[bool, bool]] = {}
-        self.required = {t.name: required_columns(t) for t in (PREDICTIONS, TRAINING, FEATURES, *SIDE_TARGETS.values())}
+        self.required = {t.name: [t.columns.index(c) for c in required_columns(t)] for t in (PREDICTIONS, TRAINING, FEATURES, *SIDE_TARGETS.values())}
         self.constants = {t.name: t.constants(now) for t in (PREDICTIONS, TRAINING, FEATURES, *SIDE_TARGETS.values())}
 
     # --- bookkeeping ------------------------------------------------------------------
@@ -117,17 +117,19 @@ class _Import:
         for column in cleaned.suspect:
             self.report.suspect.append((table.name, int(raw["id"]), column, cleaned.values[column]))
 
-    def add(self, target: Target, course_id: str, raw: dict, cleaned: Cleaned, extra: dict | None = None) -> bool:
-        """The target row of a clean source row; False when a required value is missing."""
+    def add(self, target: Target, course_id: str, raw: dict, cleaned: Cleaned, extra: dict | None = None,
+            source_digest: int | None = None) -> bool:
+        """The target row of a clean source row; False when a required value is missing.
+        `source_digest`: the source row's, which is the expected one when nothing was repaired."""
         values = target.values(cleaned.values)
-        missing = sorted({c.source for c, v in zip(target.columns, values) if v is None and c in self.required[target.name]})
+        missing = sorted({target.columns[i].source for i in self.required[target.name] if values[i] is None})
         check = self.checks.of(course_id, target.name)
         if missing:
             self.quarantine(RAW_DATA if target.source == "raw_data" else _v1(target.source), raw, target.part, MISSING_VALUE,
                             f"{', '.join(missing)} missing (NULL, or a zero or impossible date), which {target.table.name} requires")
             check.quarantined += 1
             return False
-        digest = target.digest(values)
+        digest = source_digest if source_digest is not None and not cleaned.repairs else target.digest(values)
         check.expected.add(digest)
         sources = {c.source for c in target.columns}
         check.repaired_values += sum(1 for column, _ in cleaned.repairs if column in sources)
@@ -159,7 +161,8 @@ class _Import:
         target = SIDE_TARGETS[table.name]
         check = self.checks.of(course_id, target.name)
         for raw in rows:
-            check.source.add(target.digest(target.values(raw)))
+            source_digest = target.digest(target.values(raw))
+            check.source.add(source_digest)
             cleaned = clean_row(table, raw, self.latest_allowed)
             fault = faults.get(raw["id"]) or cleaned.fault
             if fault:
@@ -167,7 +170,7 @@ class _Import:
                 check.quarantined += 1
                 continue
             self.note_repairs(table, raw, cleaned)
-            self.add(target, course_id, raw, cleaned)
+            self.add(target, course_id, raw, cleaned, source_digest=source_digest)
             if table.name == "enrollments":
                 self.enrolled.add((course_id, raw["user_id"]))
 
@@ -181,8 +184,10 @@ class _Import:
             has_prediction, labelled = raw["fail_risk_score"] is not None, raw["mooc_is_passed"] is not None and raw["is_dropout"] is not None
             targets = ([PREDICTIONS] if has_prediction else []) + ([TRAINING] if finished and labelled else []) + ([] if finished else [FEATURES])
             level = next(levels) if has_prediction and 0 <= raw["fail_risk_score"] <= 100 else None
+            digests = {}
             for target in targets:
-                self.checks.of(course_id, target.name).source.add(target.digest(target.values(raw)))
+                digests[target.name] = target.digest(target.values(raw))
+                self.checks.of(course_id, target.name).source.add(digests[target.name])
             if finished and not labelled:
                 self.report.unlabelled_in_finished += 1
             cleaned = clean_row(RAW_DATA, raw, self.latest_allowed)
@@ -197,22 +202,22 @@ class _Import:
             if self.enrolled is not None and (course_id, user_id) not in self.enrolled:
                 self.report.learners_without_enrolment += 1
             if has_prediction:
-                self.prediction(course_id, raw, cleaned, str(level))
+                self.prediction(course_id, raw, cleaned, str(level), digests[PREDICTIONS.name])
             if TRAINING in targets:
                 snapshot = values["updated_at"]
                 extra = {"semester": semester_of(course_id, snapshot.date()) if snapshot else None}
-                if self.add(TRAINING, course_id, raw, cleaned, extra):
+                if self.add(TRAINING, course_id, raw, cleaned, extra, digests[TRAINING.name]):
                     self.outcomes[(course_id, user_id)] = (bool(values["mooc_is_passed"]), bool(values["is_dropout"]))
             if FEATURES in targets:
-                self.add(FEATURES, course_id, raw, cleaned)
+                self.add(FEATURES, course_id, raw, cleaned, source_digest=digests[FEATURES.name])
 
-    def prediction(self, course_id: str, raw: dict, cleaned: Cleaned, level: str) -> None:
+    def prediction(self, course_id: str, raw: dict, cleaned: Cleaned, level: str, source_digest: int) -> None:
         values = cleaned.values
         key, at = (course_id, raw["user_id"]), values["predicted_at"]
         newer = self.existing.latest.get(key)
         is_latest = at is not None and (newer is None or newer[1] < at)
         before = len(self.pending[PREDICTIONS.name])
-        if not self.add(PREDICTIONS, course_id, raw, cleaned, {"risk_level": level, "is_latest": is_latest}):
+        if not self.add(PREDICTIONS, course_id, raw, cleaned, {"risk_level": level, "is_latest": is_latest}, source_digest):
             return
         if raw["risk_level"] is not None and raw["risk_level"] != level:
             self.report.risk_levels_changed += 1

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date, datetime
 from hashlib import blake2b
 import re
@@ -117,31 +118,52 @@ def clean_row(table: V1Table, raw: dict[str, Any], latest: datetime) -> Cleaned:
 
 # --- Content checksums --------------------------------------------------------------------
 
+def _canon_float(value: Any) -> str:
+    return NULL if value is None else "%.6g" % value  # six significant digits: MariaDB's FLOAT keeps about seven
+
+
+def _canon_int(value: Any) -> str:
+    return NULL if value is None else str(int(value))
+
+
+def _canon_bool(value: Any) -> str:
+    return NULL if value is None else ("1" if value else "0")
+
+
+def _canon_datetime(value: Any) -> str:
+    # str() of a datetime without microseconds is 'YYYY-MM-DD HH:MM:SS', as MariaDB writes it
+    return NULL if value is None else str(value.replace(microsecond=0) if isinstance(value, datetime) else value)
+
+
+def _canon_date(value: Any) -> str:
+    return NULL if value is None else str(value)[:10]
+
+
+def _canon_json(value: Any) -> str:
+    if value is None:
+        return NULL
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def _canon_text(value: Any) -> str:
+    return NULL if value is None else str(value)
+
+
+CANON: dict[str, Callable[[Any], str]] = {
+    FLOAT: _canon_float, PCT: _canon_float, RATE: _canon_float, INT: _canon_int, BOOL: _canon_bool,
+    DATETIME: _canon_datetime, DATE: _canon_date, JSON: _canon_json, TEXT: _canon_text, "key": _canon_text,
+}
+
+
 def canon(kind: str, value: Any) -> str:
     """A value in one text form whatever the engine returned (Decimal or float, 0/1 or bool,
     JSON text or object), so source and target checksums compare like with like."""
-    if value is None:
-        return NULL
-    if kind in (FLOAT, PCT, RATE):
-        return f"{float(value):.6g}"  # six significant digits: MariaDB's FLOAT keeps about seven
-    if kind == INT:
-        return str(int(value))
-    if kind == BOOL:
-        return "1" if value else "0"
-    if kind == DATETIME:
-        return value.isoformat(" ", "seconds") if isinstance(value, datetime) else str(value)
-    if kind == DATE:
-        if isinstance(value, datetime):
-            return value.date().isoformat()
-        return value.isoformat() if isinstance(value, date) else str(value)[:10]
-    if kind == JSON:
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except ValueError:
-                return value
-        return json.dumps(value, sort_keys=True, ensure_ascii=False)
-    return str(value)
+    return CANON[kind](value)
 
 
 def row_hash(values: Sequence[str]) -> int:
@@ -194,21 +216,28 @@ class Target:
     constants: Callable[[datetime], dict[str, Any]] = lambda _now: {}
     marker: Callable[[sa.Table], sa.ColumnElement[bool]] | None = None
 
+    @cached_property
+    def _plan(self) -> tuple:
+        sources = tuple(c.source for c in self.columns)
+        dates = tuple(i for i, c in enumerate(self.columns) if c.kind == DATE)
+        ints = tuple(i for i, c in enumerate(self.columns) if c.kind == BOOL and isinstance(self.table.c[c.target].type, sa.Integer))
+        return sources, dates, ints, tuple(CANON[c.kind] for c in self.columns)
+
     def values(self, row: dict[str, Any]) -> list[Any]:
         """The target's values of a row, in the target's types (a date of a datetime, 0/1 of a
         bool for an integer column); values a cleaning left as they were pass through."""
-        out = []
-        for c in self.columns:
-            value = row[c.source]
-            if c.kind == DATE and isinstance(value, datetime):
-                value = value.date()
-            elif isinstance(value, bool) and isinstance(self.table.c[c.target].type, sa.Integer):
-                value = int(value)
-            out.append(value)
+        sources, dates, ints, _canons = self._plan
+        out = [row[name] for name in sources]
+        for i in dates:
+            if isinstance(out[i], datetime):
+                out[i] = out[i].date()
+        for i in ints:
+            if isinstance(out[i], bool):
+                out[i] = int(out[i])
         return out
 
     def digest(self, values: Sequence[Any]) -> int:
-        return row_hash([canon(c.kind, v) for c, v in zip(self.columns, values)])
+        return row_hash([f(v) for f, v in zip(self._plan[3], values)])
 
 
 def _cols(*pairs: tuple[str, str, str] | Column) -> tuple[Column, ...]:
