@@ -360,3 +360,16 @@ def test_the_dagster_job_imports_and_verifies_with_the_report_as_metadata(v1, tm
     assert metadata["summary"].data["quarantined"] and "report" in metadata
     verification = result.asset_materializations_for_node("legacy_v1_verification")[0].metadata
     assert verification["unexplained_differences"].value == 0 and verification["dry_run"].value is True
+
+
+def test_a_downgrade_below_0008_is_refused_while_end_of_course_rows_exist(v1, target):
+    from alembic import command
+
+    from dropout_pipeline.storage.database import alembic_config
+
+    import_v1(v1[0], target, now=NOW)
+    with pytest.raises(RuntimeError, match="end-of-course rows imported from legacy V1"):
+        with target.begin() as connection:
+            command.downgrade(alembic_config(connection), "0007")
+    with target.connect() as connection:
+        assert connection.execute(sa.text("SELECT COUNT(*) FROM raw_data")).scalar() > 0
