@@ -373,3 +373,20 @@ def test_a_downgrade_below_0008_is_refused_while_end_of_course_rows_exist(v1, ta
             command.downgrade(alembic_config(connection), "0007")
     with target.connect() as connection:
         assert connection.execute(sa.text("SELECT COUNT(*) FROM raw_data")).scalar() > 0
+
+
+def test_rows_a_live_pull_stored_first_are_kept_and_the_difference_is_explained(v1, target):
+    url, truth = v1
+    source = _source_row(url, "enrollments", 1)
+    row = {"user_id": source["user_id"], "course_id": source["course_id"], "enrollment_id": 1, "full_name": "Tên từ nền tảng",
+           "is_active": True, "created": datetime(2025, 1, 1), "fetched_at": datetime(2026, 11, 1)}
+    with target.begin() as connection:
+        connection.execute(schema.enrollments.insert(), [row])
+    report = import_v1(url, target, now=NOW)
+    assert report.committed and not report.unexplained
+    check = next(c for c in report.checks if c.target == "enrollments" and c.course_id == source["course_id"])
+    assert check.status == "explained" and "kept as they are" in check.explanation()
+    with target.connect() as connection:
+        names = connection.execute(sa.select(schema.enrollments.c.full_name).where(
+            schema.enrollments.c.user_id == source["user_id"], schema.enrollments.c.course_id == source["course_id"])).scalars().all()
+    assert names == ["Tên từ nền tảng"]

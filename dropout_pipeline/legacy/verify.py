@@ -37,7 +37,10 @@ class CourseCheck:
     @property
     def status(self) -> str:
         if self.actual != self.expected:
-            return "unexplained"
+            # Rows the target held before (a live pull, an earlier import) are kept as they
+            # are: their content may differ, their number may not.
+            kept = self.kept_existing and self.actual.count == self.expected.count
+            return "explained" if kept else "unexplained"
         return "identical" if self.source == self.expected else "explained"
 
     def explanation(self) -> str:
@@ -46,6 +49,9 @@ class CourseCheck:
             parts.append(f"{self.quarantined} quarantined")
         if self.repaired_values:
             parts.append(f"{self.repaired_values} values repaired")
+        if self.actual != self.expected and self.status == "explained":
+            parts.append(f"{self.kept_existing} rows were in the target before the import and are kept as they are "
+                         f"(never overwritten); the target's content differs from the source there")
         if self.status == "unexplained":
             parts.append(
                 f"target holds {self.actual.count} rows (checksum {self.actual.hex}) where {self.expected.count} "
