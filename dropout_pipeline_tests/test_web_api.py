@@ -47,6 +47,11 @@ def latest_rows(app, course_id: str) -> pd.DataFrame:
         return pd.read_sql(sa.select(p).where(p.c.course_id == course_id, p.c.is_latest.is_(True)), connection)
 
 
+def utc(text: str) -> pd.Timestamp:
+    """An API time ("...Z") as the database stores it: naive UTC."""
+    return pd.Timestamp(text).tz_convert(None)
+
+
 def every_endpoint(app) -> list[tuple[str, str, dict | None]]:
     with db(app).connect() as connection:
         prediction_id = connection.execute(sa.select(sa.func.min(schema.predictions.c.id))).scalar()
@@ -212,7 +217,7 @@ def test_statistics_follow_the_course_week_by_week_from_each_weeks_last_run(app)
     assert len(body["weeks"]) == 3 and [w["week"] for w in body["weeks"]] == sorted(w["week"] for w in body["weeks"])
     assert [w["week"] for w in body["weeks"]][1:] == [body["weeks"][0]["week"] + 1, body["weeks"][0]["week"] + 2]  # three refreshes a week apart
     for week in body["weeks"]:
-        run = runs[runs["predicted_at"] == pd.Timestamp(week["predicted_at"])]
+        run = runs[runs["predicted_at"] == utc(week["predicted_at"])]
         assert week["learners"] == len(run) == sum(b["learners"] for b in week["distribution"]) == sum(week["risk_levels"].values())
         assert week["risk_levels"] == {level: int((run["risk_level"] == level).sum()) for level in ("HIGH", "MEDIUM", "LOW")}
         assert week["mean_fail_risk"] == pytest.approx(run["fail_risk_score"].mean(), abs=0.01)
@@ -299,7 +304,7 @@ def test_courses_report_state_learners_levels_last_prediction_and_the_serving_mo
     assert running["state"] == "running" and all(courses[c]["state"] == "finished" for c in courses if c != RUNNING)
     assert running["risk_levels"] == {level: int((latest["risk_level"] == level).sum()) for level in ("HIGH", "MEDIUM", "LOW")}
     assert running["learners"] == len(latest) + 1 and running["not_predicted"] == 1
-    assert pd.Timestamp(running["last_predicted_at"]) == latest["predicted_at"].max()
+    assert utc(running["last_predicted_at"]) == latest["predicted_at"].max()
     model = latest.iloc[0]
     assert running["latest_predictions_model"] == f"{model['model_name']} v{model['model_version']}"
     with db(app).connect() as connection:

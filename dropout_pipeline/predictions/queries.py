@@ -18,7 +18,7 @@ e, f, p = schema.enrollments, schema.student_features, schema.predictions
 
 
 def students_with_latest_prediction(connection: sa.Connection, course_id: str) -> pd.DataFrame:
-    latest = sa.and_(p.c.user_id == f.c.user_id, p.c.course_id == f.c.course_id, p.c.is_latest.is_(True))
+    latest = sa.and_(p.c.user_id == f.c.user_id, p.c.course_id == f.c.course_id, p.c.is_latest == sa.true())
     query = (
         sa.select(
             f.c.user_id,
@@ -53,7 +53,7 @@ def worklist_share(connection: sa.Connection, course_id: str) -> float:
 def _latest_of_enrolled(course_id: str) -> tuple[sa.FromClause, sa.ColumnElement[bool]]:
     return (
         p.join(e, sa.and_(e.c.user_id == p.c.user_id, e.c.course_id == p.c.course_id)),
-        sa.and_(p.c.course_id == course_id, p.c.is_latest.is_(True)),
+        sa.and_(p.c.course_id == course_id, p.c.is_latest == sa.true()),
     )
 
 
@@ -113,7 +113,7 @@ def model_comparison(connection: sa.Connection, course_id: str) -> pd.DataFrame:
 
 
 def course_statistics(connection: sa.Connection, course_id: str, high_from: float = 70.0) -> dict:
-    latest = sa.and_(p.c.user_id == f.c.user_id, p.c.course_id == f.c.course_id, p.c.is_latest.is_(True))
+    latest = sa.and_(p.c.user_id == f.c.user_id, p.c.course_id == f.c.course_id, p.c.is_latest == sa.true())
     score = p.c.fail_risk_score  # NULL until predicted: in no mean and no count of the at-risk
     query = (
         sa.select(

@@ -327,6 +327,8 @@ predictions = sa.Table(
     # learner's timeline; a course's runs, week by week (statistics).
     sa.Index("ix_predictions_course_user_date", "course_id", "user_id", "snapshot_date"),
     sa.Index("ix_predictions_course_run", "course_id", "predicted_at", "snapshot_date", "risk_level", "fail_risk_score"),
+    # And ix_predictions_latest_ranking: a course's latest rows in the worklist's order, partial
+    # where the engine allows (written per engine in migration 0007, as 0002's one-latest index).
 )
 
 # --- Web app -----------------------------------------------------------------------------

@@ -74,11 +74,20 @@ def _principal(connection: sa.Connection, row: sa.RowMapping) -> Principal:
 
 
 def principal_for_token(connection: sa.Connection, secret: str) -> Principal | None:
-    """The holder of a valid, unrevoked token; None for anything else."""
-    row = connection.execute(
-        sa.select(tokens).where(tokens.c.token_hash == secret_hash(secret), tokens.c.revoked_at.is_(None))
-    ).mappings().first()
-    return _principal(connection, row) if row else None
+    """The holder of a valid, unrevoked token; None for anything else. One round trip: the
+    token and its scopes together (every API request asks)."""
+    rows = connection.execute(
+        sa.select(tokens.c.id, tokens.c.name, tokens.c.role, scopes.c.kind, scopes.c.value)
+        .select_from(tokens.outerjoin(scopes, scopes.c.token_id == tokens.c.id))
+        .where(tokens.c.token_hash == secret_hash(secret), tokens.c.revoked_at.is_(None))
+    ).all()
+    if not rows:
+        return None
+    first = rows[0]
+    return Principal(
+        token_id=first.id, name=first.name, role=first.role,
+        courses=frozenset(r.value for r in rows if r.kind == "course"), orgs=frozenset(r.value for r in rows if r.kind == "org"),
+    )
 
 
 def list_tokens(connection: sa.Connection) -> list[dict]:

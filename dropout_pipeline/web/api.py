@@ -18,7 +18,7 @@ from dropout_pipeline.lifecycle.plan import state_of
 from dropout_pipeline.storage.model_tables import model_for_course
 from dropout_pipeline.storage.web_tables import Principal, feedback_for_learner, feedback_for_prediction, record_feedback
 from dropout_pipeline.web import queries, schemas
-from dropout_pipeline.web.auth import ApiError, api_principal, require_admin, require_course, utc_now
+from dropout_pipeline.web.auth import ApiError, api_principal, reading, require_admin, require_course, utc_now
 from dropout_pipeline.web.dagster_instance import RefreshRefused
 from dropout_pipeline.web.settings import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
@@ -43,7 +43,7 @@ def _engine(request: Request):
 
 def visible_course(request: Request, principal: Principal, course_id: str) -> dict:
     """The course, if it exists (404) and the token may see it (403)."""
-    with _engine(request).connect() as connection:
+    with reading(request) as connection:
         course = queries.course_row(connection, course_id)
     if course is None:
         raise ApiError(404, "no course has this id", field="course_id", location="path")
@@ -53,7 +53,7 @@ def visible_course(request: Request, principal: Principal, course_id: str) -> di
 
 @router.get("/courses", response_model=schemas.CourseList, responses=ERRORS, summary="The courses this token may see")
 def list_courses(request: Request, principal: Token) -> dict:
-    with _engine(request).connect() as connection:
+    with reading(request) as connection:
         return {"courses": queries.courses_overview(connection, principal, request.app.state.settings.clock.today())}
 
 
@@ -65,8 +65,8 @@ def list_students(
     """Every enrolled learner with the latest prediction, its reasons and its change since
     the previous week; a learner not predicted yet has no score and says so."""
     visible_course(request, principal, course_id)
-    with _engine(request).connect() as connection:
-        return queries.students_page(connection, course_id, level, sort, order == "desc", page, page_size)
+    with reading(request) as connection:
+        return queries.students_page(connection, course_id, level, sort, order == "desc", page, page_size, request.app.state.run_cache)
 
 
 CSV_COLUMNS = (
@@ -128,14 +128,14 @@ def export_students(request: Request, principal: Token, course_id: CourseId, lev
 @router.get("/courses/{course_id}/statistics", response_model=schemas.Statistics, responses=ERRORS, summary="A course week by week")
 def course_statistics(request: Request, principal: Token, course_id: CourseId) -> dict:
     course = visible_course(request, principal, course_id)
-    with _engine(request).connect() as connection:
-        return queries.course_statistics(connection, course)
+    with reading(request) as connection:
+        return queries.course_statistics(connection, course, request.app.state.run_cache)
 
 
 @router.get("/courses/{course_id}/students/{user_id}", response_model=schemas.Learner, responses=ERRORS, summary="A learner: features, timeline, reasons, feedback")
 def learner(request: Request, principal: Token, course_id: CourseId, user_id: UserId) -> dict:
     course = visible_course(request, principal, course_id)
-    with _engine(request).connect() as connection:
+    with reading(request) as connection:
         found = queries.learner(connection, course, user_id)
         if found is None:
             raise ApiError(404, "no learner with this id is enrolled in the course", field="user_id", location="path")
@@ -156,7 +156,7 @@ def predict(request: Request, principal: Token, course_id: CourseId) -> dict:
     phase = str(state_of(CourseCalendar(course_id, course["start"], course["end"]), today))
     if phase != "running":
         raise ApiError(409, f"the course is {phase}: only a running course is refreshed", field="course_id", location="path")
-    with _engine(request).connect() as connection:
+    with reading(request) as connection:
         if model_for_course(connection, course_id) is None:
             raise ApiError(409, "no fail-risk model is trained yet: the course is predicted once the first one is", field="course_id", location="path")
     try:
@@ -173,7 +173,7 @@ def run_status(request: Request, principal: Token, run_id: Annotated[str, Path(m
         raise ApiError(404, "no run has this id", field="run_id", location="path")
     if not principal.is_admin:
         course_id = status["course_id"]
-        with _engine(request).connect() as connection:
+        with reading(request) as connection:
             course = queries.course_row(connection, course_id) if course_id else None
         if course is None or not principal.may_see(course_id, course["org"]):
             raise ApiError(403, "this token's scope does not include the run's course", field="run_id", location="path")
@@ -183,12 +183,12 @@ def run_status(request: Request, principal: Token, run_id: Annotated[str, Path(m
 @router.get("/models", response_model=schemas.ModelList, responses=ERRORS, summary="Every model and its versions (admins)")
 def list_models(request: Request, principal: Token) -> dict:
     require_admin(principal)
-    with _engine(request).connect() as connection:
+    with reading(request) as connection:
         return {"models": queries.models(connection)}
 
 
 def performance_with_reliability(request: Request, model_name: str) -> dict | None:
-    with _engine(request).connect() as connection:
+    with reading(request) as connection:
         found = queries.model_performance(connection, model_name)
     if found is not None:
         for version in found["versions"]:
@@ -206,7 +206,7 @@ def model_performance(request: Request, principal: Token, model_name: Annotated[
 
 
 def feedback_target(request: Request, principal: Principal, prediction_id: int) -> dict:
-    with _engine(request).connect() as connection:
+    with reading(request) as connection:
         prediction = queries.prediction_row(connection, prediction_id)
         course = queries.course_row(connection, prediction["course_id"]) if prediction else None
     if prediction is None or course is None:
@@ -229,5 +229,5 @@ def give_feedback(request: Request, principal: Token, prediction_id: Annotated[i
 @router.get("/predictions/{prediction_id}/feedback", response_model=list[schemas.FeedbackEntry], responses=ERRORS, summary="The actions taken on a flag")
 def list_feedback(request: Request, principal: Token, prediction_id: Annotated[int, Path(ge=0, le=BIGINT)]) -> list[dict]:
     feedback_target(request, principal, prediction_id)
-    with _engine(request).connect() as connection:
+    with reading(request) as connection:
         return feedback_for_prediction(connection, prediction_id)

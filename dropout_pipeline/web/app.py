@@ -12,12 +12,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dropout_pipeline.storage.database import engine_for
 from dropout_pipeline.web import api, pages
 from dropout_pipeline.web.auth import ApiError, LoginRequired, PageForbidden
 from dropout_pipeline.web.dagster_instance import DagsterGateway
+from dropout_pipeline.web.queries import RunCache
 from dropout_pipeline.web.settings import WebSettings
 from dropout_pipeline.web.templating import STATIC_DIR, templates
 
@@ -82,6 +84,7 @@ def create_app(settings: WebSettings, instance: dg.DagsterInstance) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine_for(settings.database_url)
     app.state.dagster = DagsterGateway(instance)
+    app.state.run_cache = RunCache()
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=Path(STATIC_DIR)), name="static")
@@ -123,7 +126,13 @@ def create_app(settings: WebSettings, instance: dg.DagsterInstance) -> FastAPI:
 
     @app.middleware("http")
     async def headers(request: Request, call_next):
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        finally:
+            connection = getattr(request.state, "connection", None)
+            if connection is not None:  # the request's reading connection (auth.reading) goes back to the pool
+                request.state.connection = None
+                await run_in_threadpool(connection.close)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         if request.url.path in ("/docs", "/docs/oauth2-redirect", "/redoc"):

@@ -11,7 +11,11 @@ a log, a response or an error.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
+
+import sqlalchemy as sa
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -45,6 +49,17 @@ class PageForbidden(Exception):
         self.message = message
 
 
+@contextmanager
+def reading(request: Request) -> Iterator[sa.Connection]:
+    """The request's one reading connection: opened on first use, shared by the token check
+    and the route, closed by the app once the response is sent (one pool checkout, and one
+    liveness ping, per request)."""
+    connection = getattr(request.state, "connection", None)
+    if connection is None:
+        connection = request.state.connection = request.app.state.engine.connect()
+    yield connection
+
+
 def utc_now() -> datetime:
     """Real time for sessions and feedback (the product's pinned clock is for courses)."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
@@ -53,7 +68,7 @@ def utc_now() -> datetime:
 def api_principal(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)) -> Principal:
     if credentials is None:
         raise ApiError(401, "a bearer token is required: send 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"})
-    with request.app.state.engine.connect() as connection:
+    with reading(request) as connection:
         principal = principal_for_token(connection, credentials.credentials)
     if principal is None:
         raise ApiError(401, "the bearer token is not valid (unknown or revoked)", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
@@ -79,7 +94,7 @@ def page_session(request: Request) -> PageSession:
     cookie = request.cookies.get(SESSION_COOKIE)
     found = None
     if cookie:
-        with request.app.state.engine.connect() as connection:
+        with reading(request) as connection:
             found = session_principal(connection, cookie, utc_now())
     if found is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")

@@ -6,7 +6,10 @@ A requested refresh is the planner's refresh of that course (lifecycle.plan's Pl
 for Phase.REFRESH, tagged by lifecycle.runs.run_tags): to the planner and the daemon it is
 today's refresh of the course, so the sensor never launches a second one beside it. It
 goes into the instance's queue like the sensor's runs; the daemon dequeues and launches it
-through the code location of workspace.yaml (LOCATION_NAME must match its name).
+through the code location of workspace.yaml (LOCATION_NAME must match its name). The run
+is created without an execution plan: building one here would resolve the platform's
+secrets (`dg.EnvVar`), which the web app never holds; the run worker plans it in the
+daemon's environment.
 """
 
 from __future__ import annotations
@@ -95,12 +98,11 @@ class DagsterGateway:
             workspace, location = self._code_location()
             repository = next(iter(location.get_repositories().values()))
             job = location.get_job(JobSubsetSelector(location_name=LOCATION_NAME, repository_name=repository.name, job_name=planned.job_name, op_selection=None))
-            plan = location.get_execution_plan(job, {}, step_keys_to_execute=None, known_state=None, instance=self.instance)
             tags = {**(job.run_tags or {}), **run_tags(planned, day), PARTITION_TAG: course_id, REQUESTED_BY_TAG: requested_by}
             run = self.instance.create_run(
                 job_name=job.name, run_id=str(uuid.uuid4()), run_config={}, resolved_op_selection=job.resolved_op_selection,
                 step_keys_to_execute=None, status=dg.DagsterRunStatus.NOT_STARTED, op_selection=None, root_run_id=None,
-                parent_run_id=None, tags=tags, job_snapshot=job.job_snapshot, execution_plan_snapshot=plan.execution_plan_snapshot,
+                parent_run_id=None, tags=tags, job_snapshot=job.job_snapshot, execution_plan_snapshot=None,
                 parent_job_snapshot=job.parent_job_snapshot, remote_job_origin=job.get_remote_origin(),
                 job_code_origin=job.get_python_origin(), asset_selection=None, asset_check_selection=None, asset_graph=repository.asset_graph,
             )

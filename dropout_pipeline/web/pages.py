@@ -13,7 +13,7 @@ from dropout_pipeline.predictions.queries import worklist
 from dropout_pipeline.storage.web_tables import FEEDBACK_ACTIONS, close_session, feedback_for_learner, open_session, principal_for_token, record_feedback
 from dropout_pipeline.web import api, charts, queries
 from dropout_pipeline.web.auth import (
-    CSRF_FIELD, LOGIN_CSRF_COOKIE, SESSION_COOKIE, PageForbidden, PageSession, csrf_matches, page_session, utc_now,
+    CSRF_FIELD, LOGIN_CSRF_COOKIE, SESSION_COOKIE, PageForbidden, PageSession, csrf_matches, page_session, reading, utc_now,
 )
 from dropout_pipeline.web.settings import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from dropout_pipeline.web.templating import templates
@@ -46,7 +46,7 @@ def _require_csrf(session: PageSession, given: str | None) -> None:
 
 
 def _page_course(request: Request, session: PageSession, course_id: str) -> dict:
-    with request.app.state.engine.connect() as connection:
+    with reading(request) as connection:
         course = queries.course_row(connection, course_id)
     if course is None:
         raise api.ApiError(404, "no course has this id", field="course_id", location="path")
@@ -98,7 +98,7 @@ def logout(request: Request, session: Session, csrf_token: Annotated[str, Form(m
 
 @router.get("/courses", response_class=HTMLResponse)
 def courses_page(request: Request, session: Session) -> HTMLResponse:
-    with request.app.state.engine.connect() as connection:
+    with reading(request) as connection:
         listed = queries.courses_overview(connection, session.principal, request.app.state.settings.clock.today())
     return _render(request, "courses.html", session, courses=listed)
 
@@ -113,10 +113,11 @@ def course_page(
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
 ) -> HTMLResponse:
     course = _page_course(request, session, course_id)
-    with request.app.state.engine.connect() as connection:
-        listed = queries.students_page(connection, course_id, [level] if level else [], sort, order == "desc", page, page_size)
+    with reading(request) as connection:
+        cache = request.app.state.run_cache
+        listed = queries.students_page(connection, course_id, [level] if level else [], sort, order == "desc", page, page_size, cache)
         followed = worklist(connection, course_id).to_dict("records")
-        statistics = queries.course_statistics(connection, course)
+        statistics = queries.course_statistics(connection, course, cache)
     chart = charts.stacked_bars(
         statistics["weeks"], f"Learners per risk level, week by week, in {course_id}",
         "For each course week, the learners at high, medium and low fail risk in the week's last predictions.",
@@ -139,7 +140,7 @@ def course_csv(request: Request, session: Session, course_id: Annotated[str, Pat
 def learner_page(request: Request, session: Session, course_id: Annotated[str, Path(max_length=255)],
                  user_id: Annotated[int, Path(ge=0, le=api.BIGINT)]) -> HTMLResponse:
     course = _page_course(request, session, course_id)
-    with request.app.state.engine.connect() as connection:
+    with reading(request) as connection:
         found = queries.learner(connection, course, user_id)
         if found is None:
             raise api.ApiError(404, "no learner with this id is enrolled in the course", field="user_id", location="path")
@@ -183,7 +184,7 @@ def feedback_form(
 def models_page(request: Request, session: Session) -> HTMLResponse:
     if not session.principal.is_admin:
         raise PageForbidden("The model pages are for admins.")
-    with request.app.state.engine.connect() as connection:
+    with reading(request) as connection:
         listed = queries.models(connection)
     return _render(request, "models.html", session, models=listed)
 

@@ -7,7 +7,8 @@ a prediction, a feature or a training row.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from datetime import date, timedelta
 
@@ -61,13 +62,13 @@ def courses_overview(connection: sa.Connection, principal: Principal, today: dat
     learners = dict(connection.execute(sa.select(e.c.course_id, sa.func.count()).where(e.c.course_id.in_(ids)).group_by(e.c.course_id)).all())
     levels: dict[str, dict[str, int]] = defaultdict(dict)
     for course_id, level, count in connection.execute(
-        sa.select(p.c.course_id, p.c.risk_level, sa.func.count()).where(p.c.is_latest.is_(True), p.c.course_id.in_(ids)).group_by(p.c.course_id, p.c.risk_level)
+        sa.select(p.c.course_id, p.c.risk_level, sa.func.count()).where(p.c.is_latest == sa.true(), p.c.course_id.in_(ids)).group_by(p.c.course_id, p.c.risk_level)
     ):
         levels[course_id][level] = count
     made: dict[str, tuple] = {}
     for course_id, name, version, at in connection.execute(
         sa.select(p.c.course_id, p.c.model_name, p.c.model_version, sa.func.max(p.c.predicted_at))
-        .where(p.c.is_latest.is_(True), p.c.course_id.in_(ids))
+        .where(p.c.is_latest == sa.true(), p.c.course_id.in_(ids))
         .group_by(p.c.course_id, p.c.model_name, p.c.model_version)
     ):
         if course_id not in made or at > made[course_id][0]:
@@ -99,7 +100,7 @@ def courses_overview(connection: sa.Connection, principal: Principal, today: dat
 
 def latest_run_date(connection: sa.Connection, course_id: str) -> date | None:
     """The day the course's latest predictions describe."""
-    return connection.execute(sa.select(sa.func.max(p.c.snapshot_date)).where(p.c.is_latest.is_(True), p.c.course_id == course_id)).scalar()
+    return connection.execute(sa.select(sa.func.max(p.c.snapshot_date)).where(p.c.is_latest == sa.true(), p.c.course_id == course_id)).scalar()
 
 
 def _previous(course_id: str, on_or_before: date, user_ids: Sequence[int] | None = None) -> sa.Subquery:
@@ -123,8 +124,59 @@ STUDENT_COLUMNS = (
 )
 
 
+class RunCache:
+    """What a course's prediction runs settle, kept per process until they change: its
+    statistics, the counts per level, the worklist. The key is read on every request (two
+    index look-ups): the newest prediction time, the learners enrolled and the mapping's
+    last change, so a new run, a new enrolment or a new worklist share is seen at once."""
+
+    def __init__(self, size: int = 512):
+        self.size, self._lock, self._entries = size, threading.Lock(), OrderedDict()
+
+    @staticmethod
+    def marker(connection: sa.Connection, course_id: str) -> tuple:
+        m = schema.course_model_mapping
+        return tuple(connection.execute(sa.select(
+            sa.select(sa.func.max(p.c.predicted_at)).where(p.c.course_id == course_id).scalar_subquery(),
+            sa.select(sa.func.count()).select_from(e).where(e.c.course_id == course_id).scalar_subquery(),
+            sa.select(sa.func.max(m.c.updated_at)).where(m.c.course_id == course_id).scalar_subquery(),
+        )).one())
+
+    def get(self, connection: sa.Connection, kind: str, course_id: str, compute):
+        key = (kind, course_id, self.marker(connection, course_id))
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+        value = compute()
+        with self._lock:
+            self._entries[key] = value
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return value
+
+
+NO_CACHE = None
+
+
+def _course_facts(connection: sa.Connection, course_id: str) -> dict:
+    """Counts per level (NONE: enrolled, not predicted), the latest run's day and the worklist."""
+    latest = sa.and_(p.c.user_id == e.c.user_id, p.c.course_id == e.c.course_id, p.c.is_latest == sa.true())
+    counts = {level or NOT_PREDICTED: n for level, n in connection.execute(
+        sa.select(p.c.risk_level, sa.func.count()).select_from(e.outerjoin(p, latest)).where(e.c.course_id == course_id).group_by(p.c.risk_level)
+    )}
+    length = worklist_length(connection, course_id)
+    members = frozenset(connection.execute(
+        sa.select(p.c.user_id).select_from(p.join(e, sa.and_(e.c.user_id == p.c.user_id, e.c.course_id == p.c.course_id)))
+        .where(p.c.course_id == course_id, p.c.is_latest == sa.true()).order_by(*WORKLIST_ORDER).limit(length)
+    ).scalars()) if length else frozenset()
+    return {"counts": counts, "run_date": latest_run_date(connection, course_id), "share": worklist_share(connection, course_id),
+            "length": length, "members": members}
+
+
 def students_page(
-    connection: sa.Connection, course_id: str, levels: Sequence[str], sort: str, descending: bool, page: int, page_size: int
+    connection: sa.Connection, course_id: str, levels: Sequence[str], sort: str, descending: bool, page: int, page_size: int,
+    cache: RunCache | None = NO_CACHE,
 ) -> dict:
     """A page of the course's enrolled learners with their latest prediction, its reasons,
     its change since the previous week and whether it is on the worklist. A learner not
@@ -132,7 +184,7 @@ def students_page(
 
     "The previous week" is the learner's newest prediction made on or before seven days
     before the course's latest predictions; the change is the difference in points."""
-    latest = sa.and_(p.c.user_id == e.c.user_id, p.c.course_id == e.c.course_id, p.c.is_latest.is_(True))
+    latest = sa.and_(p.c.user_id == e.c.user_id, p.c.course_id == e.c.course_id, p.c.is_latest == sa.true())
     joined = e.outerjoin(p, latest)
     condition = e.c.course_id == course_id
     if levels:
@@ -141,11 +193,13 @@ def students_page(
         if NOT_PREDICTED in levels:
             matches.append(p.c.id.is_(None))
         condition = sa.and_(condition, sa.or_(*matches))
-    total = connection.execute(sa.select(sa.func.count()).select_from(joined).where(condition)).scalar()
-    run_date = latest_run_date(connection, course_id)
+    facts = cache.get(connection, "facts", course_id, lambda: _course_facts(connection, course_id)) if cache else _course_facts(connection, course_id)
+    wanted = levels or (*LEVELS, NOT_PREDICTED)
+    total = sum(facts["counts"].get(level, 0) for level in set(wanted))
+    run_date = facts["run_date"]
     compared_with = run_date - WEEK if run_date else None
 
-    query = sa.select(*STUDENT_COLUMNS).select_from(joined).where(condition)
+    query = sa.select(e.c.user_id, p.c.id).select_from(joined).where(condition)  # the ranking: from indexes alone
     change = None
     if sort == "change" and compared_with is not None:
         previous = _previous(course_id, compared_with)
@@ -156,18 +210,23 @@ def students_page(
         "name": e.c.full_name, "user_id": e.c.user_id,
     }[sort]
     order = [key.is_(None), key.desc() if descending else key.asc()]  # no value: last, whichever the direction
-    rows = connection.execute(query.order_by(*order, e.c.user_id).limit(page_size).offset((page - 1) * page_size)).mappings().all()
+    ranked = connection.execute(query.order_by(*order, e.c.user_id).limit(page_size).offset((page - 1) * page_size)).all()
+    details = {}
+    if ranked:  # then the page's rows in full: by key, not by scanning the course's history
+        found = connection.execute(
+            sa.select(*STUDENT_COLUMNS)
+            .select_from(e.outerjoin(p, sa.and_(p.c.user_id == e.c.user_id, p.c.course_id == e.c.course_id, p.c.id.in_([i for _u, i in ranked if i is not None]))))
+            .where(e.c.course_id == course_id, e.c.user_id.in_([u for u, _i in ranked]))
+        ).mappings()
+        details = {row["user_id"]: row for row in found}
+    rows = [details[user_id] for user_id, _id in ranked]
 
     user_ids = [row["user_id"] for row in rows]
     before: dict[int, dict] = {}
     if compared_with is not None and user_ids:
         previous = _previous(course_id, compared_with, user_ids)
         before = {r["user_id"]: dict(r) for r in connection.execute(sa.select(previous).where(previous.c.newest == 1)).mappings()}
-    length = worklist_length(connection, course_id)
-    on_list = set(connection.execute(
-        sa.select(p.c.user_id).select_from(p.join(e, sa.and_(e.c.user_id == p.c.user_id, e.c.course_id == p.c.course_id)))
-        .where(p.c.course_id == course_id, p.c.is_latest.is_(True)).order_by(*WORKLIST_ORDER).limit(length)
-    ).scalars()) if length else set()
+    on_list = facts["members"]
     feedback = latest_feedback(connection, course_id, user_ids)
 
     students = []
@@ -192,16 +251,16 @@ def students_page(
         "pages": max(1, -(-total // page_size)),
         "latest_predictions_on": run_date,
         "compared_with_on_or_before": compared_with,
-        "worklist": {"share": worklist_share(connection, course_id), "length": length},
+        "worklist": {"share": facts["share"], "length": facts["length"]},
         "students": students,
     }
 
 
 def all_students(connection: sa.Connection, course_id: str, levels: Sequence[str], sort: str, descending: bool, chunk: int = 1000):
     """Every page of the list, one after another (the CSV export)."""
-    page = 1
+    page, cache = 1, RunCache(size=4)  # the same facts for every page of this export
     while True:
-        listed = students_page(connection, course_id, levels, sort, descending, page, chunk)
+        listed = students_page(connection, course_id, levels, sort, descending, page, chunk, cache)
         yield from listed["students"]
         if page >= listed["pages"]:
             return
@@ -216,7 +275,14 @@ def _bin() -> sa.ColumnElement[int]:
     return sa.case(*((score < BIN_WIDTH * (i + 1), i) for i in range(100 // BIN_WIDTH - 1)), else_=100 // BIN_WIDTH - 1)
 
 
-def course_statistics(connection: sa.Connection, course: dict) -> dict:
+def course_statistics(connection: sa.Connection, course: dict, cache: RunCache | None = NO_CACHE) -> dict:
+    """course_statistics_now, from the cache while the course's runs are unchanged."""
+    if cache is None:
+        return course_statistics_now(connection, course)
+    return cache.get(connection, "statistics", course["course_id"], lambda: course_statistics_now(connection, course))
+
+
+def course_statistics_now(connection: sa.Connection, course: dict) -> dict:
     """The course week by week: for each course week, its last prediction run (the latest
     state the teachers saw that week): learners predicted, counts per level, mean fail
     risk, and the distribution of fail risk in bins of 10 points. Plus who is enrolled and
@@ -256,7 +322,7 @@ def course_statistics(connection: sa.Connection, course: dict) -> dict:
     enrolled = connection.execute(sa.select(sa.func.count()).select_from(e).where(e.c.course_id == course_id)).scalar()
     latest = connection.execute(
         sa.select(sa.func.count()).select_from(p.join(e, sa.and_(e.c.user_id == p.c.user_id, e.c.course_id == p.c.course_id)))
-        .where(p.c.course_id == course_id, p.c.is_latest.is_(True))
+        .where(p.c.course_id == course_id, p.c.is_latest == sa.true())
     ).scalar()
     return {"course_id": course_id, "enrolled": enrolled, "predicted": latest, "not_predicted": enrolled - latest, "weeks": weeks}
 

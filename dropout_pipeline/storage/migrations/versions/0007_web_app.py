@@ -4,6 +4,11 @@ feedback on predictions, and the indexes its queries read through.
 prediction_feedback refuses UPDATE and DELETE on every engine (triggers, as training_data
 in 0002): a teacher's record of what was done about a flag is never rewritten.
 
+ix_predictions_latest_ranking holds a course's latest predictions in the worklist's order
+(fail risk descending, then learner): a partial index on PostgreSQL (covering the level,
+the dropout risk, the day and the row's id, so counts and rankings never touch the table) and SQLite;
+MariaDB has no partial indexes, so is_latest leads its key instead.
+
 Revision ID: 0007
 Revises: 0006
 Create Date: 2026-11-24 10:00:00
@@ -70,7 +75,19 @@ def upgrade() -> None:
     op.create_index('ix_prediction_feedback_course_user', 'prediction_feedback', ['course_id', 'user_id'])
     op.create_index('ix_predictions_course_user_date', 'predictions', ['course_id', 'user_id', 'snapshot_date'])
     op.create_index('ix_predictions_course_run', 'predictions', ['course_id', 'predicted_at', 'snapshot_date', 'risk_level', 'fail_risk_score'])
+    _latest_ranking_index()
     _refuse_changes_to_feedback()
+
+
+def _latest_ranking_index() -> None:
+    dialect = op.get_bind().dialect.name
+    if dialect == 'postgresql':
+        op.execute('CREATE INDEX ix_predictions_latest_ranking ON predictions (course_id, fail_risk_score DESC, user_id) '
+                   'INCLUDE (id, risk_level, dropout_risk_score, snapshot_date) WHERE is_latest')
+    elif dialect == 'sqlite':
+        op.execute('CREATE INDEX ix_predictions_latest_ranking ON predictions (course_id, fail_risk_score DESC, user_id) WHERE is_latest = 1')
+    else:
+        op.execute('CREATE INDEX ix_predictions_latest_ranking ON predictions (is_latest, course_id, fail_risk_score DESC, user_id)')
 
 
 def _refuse_changes_to_feedback() -> None:
@@ -104,6 +121,7 @@ def _refuse_changes_to_feedback() -> None:
 
 def downgrade() -> None:
     dialect = op.get_bind().dialect.name
+    op.drop_index('ix_predictions_latest_ranking', table_name='predictions')
     op.drop_index('ix_predictions_course_run', table_name='predictions')
     op.drop_index('ix_predictions_course_user_date', table_name='predictions')
     op.drop_table('prediction_feedback')  # its triggers go with it
