@@ -86,7 +86,13 @@ def test_replace_rows_rolls_back_to_the_previous_rows_when_the_new_ones_fail(sql
         assert connection.execute(sa.select(schema.mooc_discussions.c.threads_count)).scalars().all() == [1]
 
 
-HEAD = "0006"
+def _head() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+HEAD = _head()  # the newest migration, whichever it is
 RACER = """
 import sys, time
 from dropout_pipeline.storage.database import create_db_engine, upgrade_schema
