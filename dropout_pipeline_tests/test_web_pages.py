@@ -133,3 +133,13 @@ def test_pages_are_marked_up_for_screen_readers_and_small_screens(served):
     assert 'role="img" aria-label="' in course  # the week-by-week chart has a name
     css = httpx.get(f"{base}/static/app.css").text
     assert "@media (max-width: 640px)" in css
+
+
+def test_the_api_docs_page_loads_everything_from_the_app_itself(served):
+    page = httpx.get(f"{served['base']}/docs")
+    assert page.status_code == 200 and "swagger" in page.text.lower()
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text) + re.findall(r"url: *'([^']+)'", page.text)
+    assert sources and all(source.startswith("/") for source in sources), sources  # no CDN: teachers' networks may block one
+    for source in sources:
+        assert httpx.get(f"{served['base']}{source}").status_code == 200, source
+    assert "https:" not in page.headers["content-security-policy"]
