@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -10,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
+import tenacity
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from alembic import command
 from alembic.config import Config
@@ -22,6 +24,7 @@ _migrate_lock = threading.Lock()
 MIGRATION_LOCK_NAME = "dropout_pipeline_schema_migration"
 MIGRATION_LOCK_KEY = 0x64726F706F7574  # PostgreSQL advisory locks take a bigint: "dropout" in ASCII
 MIGRATION_LOCK_TIMEOUT_SECONDS = 300
+SQLITE_BUSY_SECONDS = 60
 
 
 def default_database_url(data_dir: Path = DEFAULT_DATA_DIR) -> str:
@@ -38,7 +41,7 @@ def create_db_engine(url: str) -> sa.Engine:
     connect_args: dict[str, Any] = {}
     if url.startswith("sqlite"):
         Path(sa.make_url(url).database or ".").parent.mkdir(parents=True, exist_ok=True)
-        connect_args["timeout"] = 60
+        connect_args["timeout"] = SQLITE_BUSY_SECONDS
     if url.startswith("mysql") or url.startswith("mariadb"):
         connect_args["charset"] = "utf8mb4"
     engine = sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True)
@@ -47,11 +50,24 @@ def create_db_engine(url: str) -> sa.Engine:
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - trivial
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(cursor)
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
     return engine
+
+
+@tenacity.retry(
+    retry=tenacity.retry_if_exception(lambda error: isinstance(error, sqlite3.OperationalError) and "locked" in str(error)),
+    stop=tenacity.stop_after_delay(SQLITE_BUSY_SECONDS),
+    wait=tenacity.wait_random_exponential(multiplier=0.05, max=1),
+    reraise=True,
+)
+def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
+    """WAL mode, waiting its turn: when processes open a fresh file at once, SQLite answers
+    a second switch "database is locked" at once, without its busy timeout (it would
+    deadlock), so the switch is tried again for as long as that timeout would wait."""
+    cursor.execute("PRAGMA journal_mode=WAL")
 
 
 _engines: dict[str, sa.Engine] = {}
