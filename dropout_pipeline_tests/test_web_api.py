@@ -174,6 +174,13 @@ def test_the_risk_list_holds_every_enrolled_learner_with_the_latest_prediction_i
     by_name = client.get(f"/api/v1/courses/{path(RUNNING)}/students", params={"sort": "name", "order": "asc", "page_size": 200}).json()["students"]
     names = [s["full_name"] for s in by_name if s["full_name"] is not None]
     assert names == sorted(names)
+    for sort, score in (("risk", "fail_risk_score"), ("dropout_risk", "dropout_risk_score")):  # pages of a score's order, ascending
+        pages = [client.get(f"/api/v1/courses/{path(RUNNING)}/students", params={"sort": sort, "order": "asc", "page": n, "page_size": 7}).json()
+                 for n in range(1, body["pages"] * 17 // 7 + 3)]
+        ascending = [s for listed_page in pages for s in listed_page["students"]]
+        assert len(ascending) == len(enrolled) and ascending[-1]["user_id"] == LATE_LEARNER and pages[-1]["students"] == []
+        values = [s[score] for s in ascending[:-1]]
+        assert values == sorted(values) and pages[-1]["total"] == len(enrolled)
 
 
 def test_bad_input_gets_json_naming_the_field_and_the_page_size_is_capped(app):

@@ -32,11 +32,15 @@ def default_database_url(data_dir: Path = DEFAULT_DATA_DIR) -> str:
     return f"sqlite:///{(data_dir / 'dropout_pipeline.db').resolve()}"
 
 
-def create_db_engine(url: str) -> sa.Engine:
+def create_db_engine(url: str, pool_size: int | None = None) -> sa.Engine:
     """An engine tuned for the three supported engines.
 
     SQLite gets a busy timeout and WAL so a reader (the Dagster UI's checks) never blocks
-    the writer for long; MariaDB gets utf8mb4 so Vietnamese names survive.
+    the writer for long; MariaDB gets utf8mb4 so Vietnamese names survive. A server that
+    serves `pool_size` requests at once keeps that many connections open (and as many
+    again in overflow): past SQLAlchemy's default of 5, every further request would open
+    a connection and close it again, and on PostgreSQL that is a new backend process
+    (SQLite's connections are a file opened in-process: its pools stay as they are).
     """
     connect_args: dict[str, Any] = {}
     if url.startswith("sqlite"):
@@ -44,7 +48,8 @@ def create_db_engine(url: str) -> sa.Engine:
         connect_args["timeout"] = SQLITE_BUSY_SECONDS
     if url.startswith("mysql") or url.startswith("mariadb"):
         connect_args["charset"] = "utf8mb4"
-    engine = sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+    pool = {"pool_size": pool_size, "max_overflow": pool_size} if pool_size and not url.startswith("sqlite") else {}
+    engine = sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True, **pool)
     if url.startswith("sqlite"):
 
         @sa.event.listens_for(engine, "connect")
@@ -73,12 +78,13 @@ def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
 _engines: dict[str, sa.Engine] = {}
 
 
-def engine_for(url: str) -> sa.Engine:
-    """One migrated engine per URL and process: the schema is brought up to date on first use."""
+def engine_for(url: str, pool_size: int | None = None) -> sa.Engine:
+    """One migrated engine per URL and process: the schema is brought up to date on first use
+    (`pool_size` applies to the engine this first use creates)."""
     with _migrate_lock:
         engine = _engines.get(url)
         if engine is None:
-            engine = _engines[url] = create_db_engine(url)
+            engine = _engines[url] = create_db_engine(url, pool_size)
     upgrade_schema(engine)
     return engine
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -155,14 +155,24 @@ def feedback_for_prediction(connection: sa.Connection, prediction_id: int) -> li
     return [dict(row) for row in connection.execute(query).mappings()]
 
 
-def latest_feedback(connection: sa.Connection, course_id: str, user_ids: Iterable[int]) -> dict[int, dict]:
-    """Each learner's most recent action in the course (for a page of the risk list)."""
-    ids = list(user_ids)
-    if not ids:
-        return {}
-    query = (
-        sa.select(feedback.c.user_id, *FEEDBACK_COLUMNS)
-        .where(feedback.c.course_id == course_id, feedback.c.user_id.in_(ids))
-        .order_by(feedback.c.created_at, feedback.c.id)
+LATEST_FEEDBACK = feedback.alias("latest_feedback")
+LATEST_FEEDBACK_COLUMNS = tuple(LATEST_FEEDBACK.c[column.name].label(f"feedback_{column.name}") for column in FEEDBACK_COLUMNS)
+
+
+def latest_feedback_id(course_id: str, user_id: sa.ColumnElement) -> sa.ScalarSelect:
+    """The id of a learner's most recent action in the course, for a statement that joins
+    LATEST_FEEDBACK on it (each learner of a risk list's page, by key)."""
+    return (
+        sa.select(feedback.c.id)
+        .where(feedback.c.course_id == course_id, feedback.c.user_id == user_id)
+        .order_by(feedback.c.created_at.desc(), feedback.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
     )
-    return {row["user_id"]: {k: v for k, v in row.items() if k != "user_id"} for row in connection.execute(query).mappings()}
+
+
+def feedback_entry(row: Mapping) -> dict | None:
+    """The latest feedback of a row read with LATEST_FEEDBACK_COLUMNS (None: no action yet)."""
+    if row["feedback_id"] is None:
+        return None
+    return {column.name: row[f"feedback_{column.name}"] for column in FEEDBACK_COLUMNS}

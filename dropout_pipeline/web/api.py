@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 
 from dropout_pipeline.features.calendar import CourseCalendar
 from dropout_pipeline.lifecycle.plan import state_of
@@ -37,6 +38,14 @@ PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"at most {M
 Token = Annotated[Principal, Depends(api_principal)]
 
 
+def checked(model: type[BaseModel], content: dict) -> Response:
+    """A body checked against its schema and written as JSON in one pass (pydantic's own
+    serializer). FastAPI would check a returned dict the same way and then serialize it
+    again: for a risk list of 50 learners with their reasons, that doubled the time the
+    app spends on a request."""
+    return Response(model.model_validate(content).model_dump_json(by_alias=True), media_type="application/json")
+
+
 def _engine(request: Request):
     return request.app.state.engine
 
@@ -52,21 +61,21 @@ def visible_course(request: Request, principal: Principal, course_id: str) -> di
 
 
 @router.get("/courses", response_model=schemas.CourseList, responses=ERRORS, summary="The courses this token may see")
-def list_courses(request: Request, principal: Token) -> dict:
+def list_courses(request: Request, principal: Token) -> Response:
     with reading(request) as connection:
-        return {"courses": queries.courses_overview(connection, principal, request.app.state.settings.clock.today())}
+        return checked(schemas.CourseList, {"courses": queries.courses_overview(connection, principal, request.app.state.settings.clock.today())})
 
 
 @router.get("/courses/{course_id}/students", response_model=schemas.StudentPage, responses=ERRORS, summary="A course's risk list")
 def list_students(
     request: Request, principal: Token, course_id: CourseId, level: Levels = [], sort: Sort = "risk", order: Order = "desc",  # noqa: B006
     page: Page = 1, page_size: PageSize = DEFAULT_PAGE_SIZE,
-) -> dict:
+) -> Response:
     """Every enrolled learner with the latest prediction, its reasons and its change since
     the previous week; a learner not predicted yet has no score and says so."""
     visible_course(request, principal, course_id)
     with reading(request) as connection:
-        return queries.students_page(connection, course_id, level, sort, order == "desc", page, page_size, request.app.state.run_cache)
+        return checked(schemas.StudentPage, queries.students_page(connection, course_id, level, sort, order == "desc", page, page_size, request.app.state.run_cache))
 
 
 CSV_COLUMNS = (
@@ -126,21 +135,21 @@ def export_students(request: Request, principal: Token, course_id: CourseId, lev
 
 
 @router.get("/courses/{course_id}/statistics", response_model=schemas.Statistics, responses=ERRORS, summary="A course week by week")
-def course_statistics(request: Request, principal: Token, course_id: CourseId) -> dict:
+def course_statistics(request: Request, principal: Token, course_id: CourseId) -> Response:
     course = visible_course(request, principal, course_id)
     with reading(request) as connection:
-        return queries.course_statistics(connection, course, request.app.state.run_cache)
+        return checked(schemas.Statistics, queries.course_statistics(connection, course, request.app.state.run_cache))
 
 
 @router.get("/courses/{course_id}/students/{user_id}", response_model=schemas.Learner, responses=ERRORS, summary="A learner: features, timeline, reasons, feedback")
-def learner(request: Request, principal: Token, course_id: CourseId, user_id: UserId) -> dict:
+def learner(request: Request, principal: Token, course_id: CourseId, user_id: UserId) -> Response:
     course = visible_course(request, principal, course_id)
     with reading(request) as connection:
         found = queries.learner(connection, course, user_id)
         if found is None:
             raise ApiError(404, "no learner with this id is enrolled in the course", field="user_id", location="path")
         found["feedback"] = feedback_for_learner(connection, course_id, user_id)
-    return found
+    return checked(schemas.Learner, found)
 
 
 @router.post(

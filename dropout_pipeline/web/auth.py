@@ -53,10 +53,11 @@ class PageForbidden(Exception):
 def reading(request: Request) -> Iterator[sa.Connection]:
     """The request's one reading connection: opened on first use, shared by the token check
     and the route, closed by the app once the response is sent (one pool checkout, and one
-    liveness ping, per request)."""
+    liveness ping, per request). It reads in autocommit: no BEGIN and ROLLBACK around the
+    reads, which on PostgreSQL (read committed) saw a snapshot per statement anyway."""
     connection = getattr(request.state, "connection", None)
     if connection is None:
-        connection = request.state.connection = request.app.state.engine.connect()
+        connection = request.state.connection = request.app.state.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     yield connection
 
 

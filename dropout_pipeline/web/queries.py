@@ -17,10 +17,11 @@ import sqlalchemy as sa
 from dropout_pipeline.features.calendar import CourseCalendar
 from dropout_pipeline.features.dictionary import FEATURES
 from dropout_pipeline.lifecycle.plan import state_of
-from dropout_pipeline.predictions.queries import WORKLIST_ORDER, worklist_length, worklist_share
+from dropout_pipeline.modeling.metrics import worklist_size
+from dropout_pipeline.predictions.queries import WORKLIST_ORDER, worklist_share
 from dropout_pipeline.storage import schema
 from dropout_pipeline.storage.model_tables import model_for_course, model_label
-from dropout_pipeline.storage.web_tables import Principal, latest_feedback
+from dropout_pipeline.storage.web_tables import LATEST_FEEDBACK, LATEST_FEEDBACK_COLUMNS, Principal, feedback_entry, latest_feedback_id
 
 p, e, f, c = schema.predictions, schema.enrollments, schema.student_features, schema.courses
 registry, performance = schema.model_registry, schema.model_performance
@@ -103,18 +104,27 @@ def latest_run_date(connection: sa.Connection, course_id: str) -> date | None:
     return connection.execute(sa.select(sa.func.max(p.c.snapshot_date)).where(p.c.is_latest == sa.true(), p.c.course_id == course_id)).scalar()
 
 
-def _previous(course_id: str, on_or_before: date, user_ids: Sequence[int] | None = None) -> sa.Subquery:
-    """Each learner's newest prediction made on or before a day: what "last week" said."""
-    query = sa.select(
+def _previous(course_id: str, on_or_before: date) -> sa.Subquery:
+    """Each learner's newest prediction made on or before a day: what "last week" said
+    (for every learner of the course at once: the sort by change)."""
+    return sa.select(
         p.c.user_id,
         p.c.fail_risk_score.label("previous_score"),
-        p.c.risk_level.label("previous_level"),
-        p.c.snapshot_date.label("previous_date"),
         sa.func.row_number().over(partition_by=p.c.user_id, order_by=(p.c.snapshot_date.desc(), p.c.id.desc())).label("newest"),
-    ).where(p.c.course_id == course_id, p.c.snapshot_date <= on_or_before)
-    if user_ids is not None:
-        query = query.where(p.c.user_id.in_(list(user_ids)))
-    return query.subquery("previous")
+    ).where(p.c.course_id == course_id, p.c.snapshot_date <= on_or_before).subquery("previous")
+
+
+def _previous_id(course_id: str, user_id: sa.ColumnElement, on_or_before: date) -> sa.ScalarSelect:
+    """The id of one learner's newest prediction made on or before a day: a look-up by key
+    (course, learner, day) for each learner of a page."""
+    older = p.alias("older")
+    return (
+        sa.select(older.c.id)
+        .where(older.c.course_id == course_id, older.c.user_id == user_id, older.c.snapshot_date <= on_or_before)
+        .order_by(older.c.snapshot_date.desc(), older.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 STUDENT_COLUMNS = (
@@ -122,6 +132,10 @@ STUDENT_COLUMNS = (
     p.c.id.label("prediction_id"), p.c.fail_risk_score, p.c.dropout_risk_score, p.c.risk_level, p.c.reasons, p.c.dropout_reasons,
     p.c.snapshot_date, p.c.snapshot_grade, p.c.snapshot_completion_rate, p.c.predicted_at, p.c.model_name, p.c.model_version,
 )
+STUDENT_FIELDS = tuple(column.name for column in STUDENT_COLUMNS)
+PREVIOUS = p.alias("previous_prediction")
+PREVIOUS_COLUMNS = (PREVIOUS.c.fail_risk_score.label("previous_score"), PREVIOUS.c.risk_level.label("previous_level"),
+                    PREVIOUS.c.snapshot_date.label("previous_date"))
 
 
 class RunCache:
@@ -159,19 +173,113 @@ class RunCache:
 NO_CACHE = None
 
 
+def _enrolled() -> sa.ColumnElement[bool]:
+    """A prediction's learner is enrolled in its course, checked row by row (a scalar look-up,
+    which planners do not turn into a join): a ranking index is read in order and stops at
+    the rows asked for. As a join, PostgreSQL underestimates how many of a course's
+    predictions have an enrolment and sorts them all."""
+    return sa.select(e.c.user_id).where(e.c.user_id == p.c.user_id, e.c.course_id == p.c.course_id).scalar_subquery().is_not(None)
+
+
 def _course_facts(connection: sa.Connection, course_id: str) -> dict:
     """Counts per level (NONE: enrolled, not predicted), the latest run's day and the worklist."""
     latest = sa.and_(p.c.user_id == e.c.user_id, p.c.course_id == e.c.course_id, p.c.is_latest == sa.true())
     counts = {level or NOT_PREDICTED: n for level, n in connection.execute(
         sa.select(p.c.risk_level, sa.func.count()).select_from(e.outerjoin(p, latest)).where(e.c.course_id == course_id).group_by(p.c.risk_level)
     )}
-    length = worklist_length(connection, course_id)
+    share = worklist_share(connection, course_id)
+    length = worklist_size(sum(counts.get(level, 0) for level in LEVELS), share)
     members = frozenset(connection.execute(
-        sa.select(p.c.user_id).select_from(p.join(e, sa.and_(e.c.user_id == p.c.user_id, e.c.course_id == p.c.course_id)))
-        .where(p.c.course_id == course_id, p.c.is_latest == sa.true()).order_by(*WORKLIST_ORDER).limit(length)
+        sa.select(p.c.user_id).where(p.c.course_id == course_id, p.c.is_latest == sa.true(), _enrolled()).order_by(*WORKLIST_ORDER).limit(length)
     ).scalars()) if length else frozenset()
-    return {"counts": counts, "run_date": latest_run_date(connection, course_id), "share": worklist_share(connection, course_id),
-            "length": length, "members": members}
+    return {"counts": counts, "run_date": latest_run_date(connection, course_id), "share": share, "length": length, "members": members}
+
+
+PREDICTION_SORTS = {"risk": p.c.fail_risk_score, "dropout_risk": p.c.dropout_risk_score}
+
+
+def _ordered(key: sa.ColumnElement, descending: bool, learner: sa.ColumnElement) -> tuple:
+    """A list's order: by the key, learners without a value last whichever the direction,
+    ties by learner."""
+    return key.is_(None), key.desc() if descending else key.asc(), learner
+
+
+def _page_by_prediction(
+    course_id: str, wanted: set[str], counts: dict[str, int], key: sa.ColumnElement, descending: bool, page: int, page_size: int,
+) -> sa.Subquery | None:
+    """A page sorted by a score: the predicted learners in the order of the course's latest
+    predictions (read from the ranking index, stopping at the page; a learner with no such
+    score last), then those not predicted yet, by learner. The counts per level say where
+    the first part ends."""
+    offset = (page - 1) * page_size
+    chosen = [level for level in LEVELS if level in wanted]
+    predicted = sum(counts.get(level, 0) for level in chosen)
+    parts = []
+    if chosen and offset < predicted:
+        level_filter = p.c.risk_level.in_(chosen) if len(chosen) < len(LEVELS) else sa.true()
+        parts.append(
+            sa.select(p.c.user_id, p.c.id, sa.literal_column("0", sa.Integer).label("tier"), key.label("sort_key"))
+            .where(p.c.course_id == course_id, p.c.is_latest == sa.true(), level_filter, _enrolled())
+            .order_by(*(_ordered(key, descending, p.c.user_id) if key.nullable else (key.desc() if descending else key.asc(), p.c.user_id)))
+            .limit(page_size).offset(offset)
+            .subquery("predicted")
+        )
+    if NOT_PREDICTED in wanted and offset + page_size > predicted:
+        latest = sa.and_(p.c.user_id == e.c.user_id, p.c.course_id == e.c.course_id, p.c.is_latest == sa.true())
+        parts.append(
+            sa.select(e.c.user_id, p.c.id, sa.literal_column("1", sa.Integer).label("tier"), sa.cast(sa.null(), sa.Float).label("sort_key"))
+            .select_from(e.outerjoin(p, latest))
+            .where(e.c.course_id == course_id, p.c.id.is_(None))
+            .order_by(e.c.user_id)
+            .limit(page_size - max(min(predicted - offset, page_size), 0)).offset(max(offset - predicted, 0))
+            .subquery("not_predicted")
+        )
+    if not parts:  # past the last page
+        return None
+    return sa.union_all(*(sa.select(part) for part in parts)).subquery("page_of") if len(parts) > 1 else parts[0]
+
+
+def _page_by_learner(
+    course_id: str, wanted: set[str], sort: str, descending: bool, page: int, page_size: int, compared_with: date | None,
+) -> sa.Subquery:
+    """A page sorted by the learner (name, id) or by the change since last week: every
+    enrolled learner of the chosen levels ranked at once."""
+    latest = sa.and_(p.c.user_id == e.c.user_id, p.c.course_id == e.c.course_id, p.c.is_latest == sa.true())
+    condition = e.c.course_id == course_id
+    if wanted != {*LEVELS, NOT_PREDICTED}:
+        matches = [p.c.risk_level.in_([level for level in LEVELS if level in wanted])]
+        if NOT_PREDICTED in wanted:
+            matches.append(p.c.id.is_(None))
+        condition = sa.and_(condition, sa.or_(*matches))
+    ranking = sa.select(e.c.user_id, p.c.id).select_from(e.outerjoin(p, latest)).where(condition)
+    key = {"name": e.c.full_name, "user_id": e.c.user_id, "change": p.c.fail_risk_score}[sort]
+    if sort == "change" and compared_with is not None:
+        previous = _previous(course_id, compared_with)
+        ranking = ranking.outerjoin(previous, sa.and_(previous.c.user_id == e.c.user_id, previous.c.newest == 1))
+        key = p.c.fail_risk_score - previous.c.previous_score
+    return (
+        ranking.add_columns(sa.literal_column("0", sa.Integer).label("tier"), key.label("sort_key"))
+        .order_by(*_ordered(key, descending, e.c.user_id))
+        .limit(page_size).offset((page - 1) * page_size)
+        .subquery("page_of")
+    )
+
+
+def _page_rows(connection: sa.Connection, course_id: str, page_of: sa.Subquery, descending: bool, compared_with: date | None) -> list:
+    """A page's rows in full, in its order (by tier: for a sort by score, the predicted
+    before the others), each looked up by key: the learner, the prediction, the one a
+    week before it and the latest feedback (one statement, whatever the page size)."""
+    previous_id = _previous_id(course_id, page_of.c.user_id, compared_with).correlate(page_of) if compared_with else sa.null()
+    return connection.execute(
+        sa.select(*STUDENT_COLUMNS, *PREVIOUS_COLUMNS, *LATEST_FEEDBACK_COLUMNS)
+        .select_from(
+            page_of.join(e, sa.and_(e.c.user_id == page_of.c.user_id, e.c.course_id == course_id))
+            .outerjoin(p, p.c.id == page_of.c.id)
+            .outerjoin(PREVIOUS, sa.and_(p.c.id.is_not(None), PREVIOUS.c.id == previous_id))
+            .outerjoin(LATEST_FEEDBACK, LATEST_FEEDBACK.c.id == latest_feedback_id(course_id, page_of.c.user_id).correlate(page_of))
+        )
+        .order_by(page_of.c.tier, *_ordered(page_of.c.sort_key, descending, page_of.c.user_id))
+    ).mappings().all()
 
 
 def students_page(
@@ -184,64 +292,32 @@ def students_page(
 
     "The previous week" is the learner's newest prediction made on or before seven days
     before the course's latest predictions; the change is the difference in points."""
-    latest = sa.and_(p.c.user_id == e.c.user_id, p.c.course_id == e.c.course_id, p.c.is_latest == sa.true())
-    joined = e.outerjoin(p, latest)
-    condition = e.c.course_id == course_id
-    if levels:
-        chosen = [level for level in levels if level in LEVELS]
-        matches = [p.c.risk_level.in_(chosen)] if chosen else []
-        if NOT_PREDICTED in levels:
-            matches.append(p.c.id.is_(None))
-        condition = sa.and_(condition, sa.or_(*matches))
     facts = cache.get(connection, "facts", course_id, lambda: _course_facts(connection, course_id)) if cache else _course_facts(connection, course_id)
-    wanted = levels or (*LEVELS, NOT_PREDICTED)
-    total = sum(facts["counts"].get(level, 0) for level in set(wanted))
+    wanted = set(levels or (*LEVELS, NOT_PREDICTED))
+    total = sum(facts["counts"].get(level, 0) for level in wanted)
     run_date = facts["run_date"]
     compared_with = run_date - WEEK if run_date else None
-
-    query = sa.select(e.c.user_id, p.c.id).select_from(joined).where(condition)  # the ranking: from indexes alone
-    change = None
-    if sort == "change" and compared_with is not None:
-        previous = _previous(course_id, compared_with)
-        query = query.outerjoin(previous, sa.and_(previous.c.user_id == e.c.user_id, previous.c.newest == 1))
-        change = p.c.fail_risk_score - previous.c.previous_score
-    key = {
-        "risk": p.c.fail_risk_score, "dropout_risk": p.c.dropout_risk_score, "change": change if change is not None else p.c.fail_risk_score,
-        "name": e.c.full_name, "user_id": e.c.user_id,
-    }[sort]
-    order = [key.is_(None), key.desc() if descending else key.asc()]  # no value: last, whichever the direction
-    ranked = connection.execute(query.order_by(*order, e.c.user_id).limit(page_size).offset((page - 1) * page_size)).all()
-    details = {}
-    if ranked:  # then the page's rows in full: by key, not by scanning the course's history
-        found = connection.execute(
-            sa.select(*STUDENT_COLUMNS)
-            .select_from(e.outerjoin(p, sa.and_(p.c.user_id == e.c.user_id, p.c.course_id == e.c.course_id, p.c.id.in_([i for _u, i in ranked if i is not None]))))
-            .where(e.c.course_id == course_id, e.c.user_id.in_([u for u, _i in ranked]))
-        ).mappings()
-        details = {row["user_id"]: row for row in found}
-    rows = [details[user_id] for user_id, _id in ranked]
-
-    user_ids = [row["user_id"] for row in rows]
-    before: dict[int, dict] = {}
-    if compared_with is not None and user_ids:
-        previous = _previous(course_id, compared_with, user_ids)
-        before = {r["user_id"]: dict(r) for r in connection.execute(sa.select(previous).where(previous.c.newest == 1)).mappings()}
+    if sort in PREDICTION_SORTS:
+        page_of = _page_by_prediction(course_id, wanted, facts["counts"], PREDICTION_SORTS[sort], descending, page, page_size)
+    else:
+        page_of = _page_by_learner(course_id, wanted, sort, descending, page, page_size, compared_with)
+    rows = _page_rows(connection, course_id, page_of, descending, compared_with) if page_of is not None else []
     on_list = facts["members"]
-    feedback = latest_feedback(connection, course_id, user_ids)
 
     students = []
     for row in rows:
-        earlier = before.get(row["user_id"])
+        student = {name: row[name] for name in STUDENT_FIELDS}
         predicted = row["prediction_id"] is not None
+        earlier = row["previous_score"] is not None
         students.append({
-            **dict(row),
+            **student,
             "predicted": predicted,
             "status": "predicted" if predicted else "not predicted yet",
-            "model": model_label({"model_name": row["model_name"], "model_version": row["model_version"]}) if predicted else None,
-            "previous": {"fail_risk_score": earlier["previous_score"], "risk_level": earlier["previous_level"], "snapshot_date": earlier["previous_date"]} if earlier and predicted else None,
-            "change": round(row["fail_risk_score"] - earlier["previous_score"], 2) if earlier and predicted else None,
+            "model": model_label(student) if predicted else None,
+            "previous": {"fail_risk_score": row["previous_score"], "risk_level": row["previous_level"], "snapshot_date": row["previous_date"]} if earlier else None,
+            "change": round(row["fail_risk_score"] - row["previous_score"], 2) if earlier else None,
             "on_worklist": row["user_id"] in on_list,
-            "latest_feedback": feedback.get(row["user_id"]),
+            "latest_feedback": feedback_entry(row),
         })
     return {
         "course_id": course_id,
@@ -330,6 +406,7 @@ def course_statistics_now(connection: sa.Connection, course: dict) -> dict:
 # --- A learner ---------------------------------------------------------------------------------
 
 FEATURE_NAMES = [feature.name for feature in FEATURES]
+ENROLMENT_COLUMNS = (e.c.user_id, e.c.username, e.c.full_name, e.c.email, e.c.mode, e.c.is_active, e.c.created)
 TIMELINE_COLUMNS = (
     p.c.id.label("prediction_id"), p.c.predicted_at, p.c.snapshot_date, p.c.model_name, p.c.model_version, p.c.fail_risk_score,
     p.c.dropout_risk_score, p.c.risk_level, p.c.snapshot_grade, p.c.snapshot_completion_rate, p.c.reasons, p.c.dropout_reasons, p.c.is_latest,
@@ -341,16 +418,18 @@ def learner(connection: sa.Connection, course: dict, user_id: int) -> dict | Non
     prediction (oldest first) and the weekly view a chart draws: the last prediction of
     each course week, with the grade it saw. None when the learner is not enrolled."""
     course_id = course["course_id"]
-    enrolment = connection.execute(
-        sa.select(e.c.user_id, e.c.username, e.c.full_name, e.c.email, e.c.mode, e.c.is_active, e.c.created).where(e.c.course_id == course_id, e.c.user_id == user_id)
+    found = connection.execute(
+        sa.select(*ENROLMENT_COLUMNS, f.c.snapshot_date.label("features_on"), *(f.c[name] for name in FEATURE_NAMES))
+        .select_from(e.outerjoin(f, sa.and_(f.c.user_id == e.c.user_id, f.c.course_id == e.c.course_id)))
+        .where(e.c.course_id == course_id, e.c.user_id == user_id)
     ).mappings().first()
-    if enrolment is None:
+    if found is None:
         return None
-    current = connection.execute(sa.select(f).where(f.c.course_id == course_id, f.c.user_id == user_id)).mappings().first()
+    enrolment = {column.name: found[column.name] for column in ENROLMENT_COLUMNS}
     features = [
-        {"name": feature.name, "meaning": feature.meaning, "unit": feature.unit, "value": current[feature.name]}
+        {"name": feature.name, "meaning": feature.meaning, "unit": feature.unit, "value": found[feature.name]}
         for feature in FEATURES
-    ] if current else []
+    ] if found["features_on"] is not None else []
     timeline = [dict(row) for row in connection.execute(
         sa.select(*TIMELINE_COLUMNS).where(p.c.course_id == course_id, p.c.user_id == user_id).order_by(p.c.predicted_at, p.c.id)
     ).mappings()]
@@ -364,7 +443,7 @@ def learner(connection: sa.Connection, course: dict, user_id: int) -> dict | Non
         "course_id": course_id,
         "user_id": user_id,
         "enrolment": dict(enrolment),
-        "features_on": current["snapshot_date"] if current else None,
+        "features_on": found["features_on"],
         "features": features,
         "predicted": bool(timeline),
         "timeline": timeline,
