@@ -15,7 +15,6 @@ them; the database is its own, dropped at the end.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import subprocess

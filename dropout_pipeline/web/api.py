@@ -18,7 +18,7 @@ from dropout_pipeline.features.calendar import CourseCalendar
 from dropout_pipeline.lifecycle.plan import state_of
 from dropout_pipeline.storage.model_tables import model_for_course
 from dropout_pipeline.storage.web_tables import Principal, feedback_for_learner, feedback_for_prediction, record_feedback
-from dropout_pipeline.web import queries, schemas
+from dropout_pipeline.web import queries, risk_list, schemas
 from dropout_pipeline.web.auth import ApiError, api_principal, reading, require_admin, require_course, utc_now
 from dropout_pipeline.web.dagster_instance import RefreshRefused
 from dropout_pipeline.web.settings import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
@@ -31,7 +31,7 @@ BIGINT = 2**63 - 1
 CourseId = Annotated[str, Path(description="the course key, e.g. course-v1:UEL+PY101+2026_S2 (`+` and `:` as they are, or percent-encoded)", max_length=255)]
 UserId = Annotated[int, Path(ge=0, le=BIGINT)]
 Levels = Annotated[list[Literal["HIGH", "MEDIUM", "LOW", "NONE"]], Query(description="risk levels to list (repeatable); NONE: not predicted yet")]
-Sort = Annotated[Literal[queries.SORTS], Query(description="risk (fail), dropout_risk, change (since the previous week), name, user_id")]  # type: ignore[valid-type]
+Sort = Annotated[Literal[risk_list.SORTS], Query(description="risk (fail), dropout_risk, change (since the previous week), name, user_id")]  # type: ignore[valid-type]
 Order = Annotated[Literal["desc", "asc"], Query()]
 Page = Annotated[int, Query(ge=1, le=100_000)]
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"at most {MAX_PAGE_SIZE}")]
@@ -75,7 +75,7 @@ def list_students(
     the previous week; a learner not predicted yet has no score and says so."""
     visible_course(request, principal, course_id)
     with reading(request) as connection:
-        return checked(schemas.StudentPage, queries.students_page(connection, course_id, level, sort, order == "desc", page, page_size, request.app.state.run_cache))
+        return checked(schemas.StudentPage, risk_list.students_page(connection, course_id, level, sort, order == "desc", page, page_size, request.app.state.run_cache))
 
 
 CSV_COLUMNS = (
@@ -120,7 +120,7 @@ def export_students(request: Request, principal: Token, course_id: CourseId, lev
         writer = csv.writer(buffer)
         writer.writerow(CSV_COLUMNS)
         with engine.connect() as connection:
-            for student in queries.all_students(connection, course_id, level, sort, order == "desc"):
+            for student in risk_list.all_students(connection, course_id, level, sort, order == "desc"):
                 writer.writerow(_csv_row(student))
                 if buffer.tell() > 65536:
                     yield buffer.getvalue()

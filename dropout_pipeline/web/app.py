@@ -23,7 +23,7 @@ from dropout_pipeline.storage.database import engine_for
 from dropout_pipeline.web import api, pages
 from dropout_pipeline.web.auth import ApiError, LoginRequired, PageForbidden
 from dropout_pipeline.web.dagster_instance import DagsterGateway
-from dropout_pipeline.web.queries import RunCache
+from dropout_pipeline.web.run_cache import RunCache
 from dropout_pipeline.web.settings import WebSettings
 from dropout_pipeline.web.templating import STATIC_DIR, templates
 

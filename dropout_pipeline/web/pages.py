@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 
 from dropout_pipeline.predictions.queries import worklist
 from dropout_pipeline.storage.web_tables import FEEDBACK_ACTIONS, close_session, feedback_for_learner, open_session, principal_for_token, record_feedback
-from dropout_pipeline.web import api, charts, queries
+from dropout_pipeline.web import api, charts, queries, risk_list
 from dropout_pipeline.web.auth import (
     CSRF_FIELD, LOGIN_CSRF_COOKIE, SESSION_COOKIE, PageForbidden, PageSession, csrf_matches, page_session, reading, utc_now,
 )
@@ -107,7 +107,7 @@ def courses_page(request: Request, session: Session) -> HTMLResponse:
 def course_page(
     request: Request, session: Session, course_id: Annotated[str, Path(max_length=255)],
     level: Annotated[Literal["", "HIGH", "MEDIUM", "LOW", "NONE"], Query()] = "",
-    sort: Annotated[Literal[queries.SORTS], Query()] = "risk",  # type: ignore[valid-type]
+    sort: Annotated[Literal[risk_list.SORTS], Query()] = "risk",  # type: ignore[valid-type]
     order: Annotated[Literal["desc", "asc"], Query()] = "desc",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
@@ -115,7 +115,7 @@ def course_page(
     course = _page_course(request, session, course_id)
     with reading(request) as connection:
         cache = request.app.state.run_cache
-        listed = queries.students_page(connection, course_id, [level] if level else [], sort, order == "desc", page, page_size, cache)
+        listed = risk_list.students_page(connection, course_id, [level] if level else [], sort, order == "desc", page, page_size, cache)
         followed = worklist(connection, course_id).to_dict("records")
         statistics = queries.course_statistics(connection, course, cache)
     chart = charts.stacked_bars(
@@ -124,7 +124,7 @@ def course_page(
     )
     return _render(
         request, "course.html", session, course=course, listed=listed, worklist=followed, statistics=statistics, chart=chart,
-        filters={"level": level, "sort": sort, "order": order, "page_size": page_size}, sorts=queries.SORTS,
+        filters={"level": level, "sort": sort, "order": order, "page_size": page_size}, sorts=risk_list.SORTS,
         return_to=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
     )
 
