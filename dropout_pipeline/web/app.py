@@ -15,7 +15,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -102,8 +101,8 @@ class ResponseHeaders:
             await self.app(scope, receive, send_with_headers)
         finally:
             connection = state.pop("connection", None)
-            if connection is not None:
-                await run_in_threadpool(connection.close)
+            if connection is not None:  # read in autocommit: going back to the pool sends nothing to PostgreSQL or SQLite, so no thread is needed
+                connection.close()
 
 
 def create_app(settings: WebSettings, instance: dg.DagsterInstance) -> FastAPI:
