@@ -53,7 +53,7 @@ def _engine(request: Request):
 def visible_course(request: Request, principal: Principal, course_id: str) -> dict:
     """The course, if it exists (404) and the token may see it (403)."""
     with reading(request) as connection:
-        course = queries.course_row(connection, course_id)
+        course = request.app.state.course_cache.course(connection, course_id)
     if course is None:
         raise ApiError(404, "no course has this id", field="course_id", location="path")
     require_course(principal, course)
@@ -183,7 +183,7 @@ def run_status(request: Request, principal: Token, run_id: Annotated[str, Path(m
     if not principal.is_admin:
         course_id = status["course_id"]
         with reading(request) as connection:
-            course = queries.course_row(connection, course_id) if course_id else None
+            course = request.app.state.course_cache.course(connection, course_id) if course_id else None
         if course is None or not principal.may_see(course_id, course["org"]):
             raise ApiError(403, "this token's scope does not include the run's course", field="run_id", location="path")
     return status
@@ -217,7 +217,7 @@ def model_performance(request: Request, principal: Token, model_name: Annotated[
 def feedback_target(request: Request, principal: Principal, prediction_id: int) -> dict:
     with reading(request) as connection:
         prediction = queries.prediction_row(connection, prediction_id)
-        course = queries.course_row(connection, prediction["course_id"]) if prediction else None
+        course = request.app.state.course_cache.course(connection, prediction["course_id"]) if prediction else None
     if prediction is None or course is None:
         raise ApiError(404, "no prediction has this id", field="prediction_id", location="path")
     if not principal.may_see(course["course_id"], course["org"]):

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from dropout_pipeline.storage.database import engine_for
 from dropout_pipeline.web import api, pages
 from dropout_pipeline.web.auth import ApiError, LoginRequired, PageForbidden
+from dropout_pipeline.web.course_cache import CourseCache
 from dropout_pipeline.web.dagster_instance import DagsterGateway
 from dropout_pipeline.web.run_cache import RunCache
 from dropout_pipeline.web.settings import WebSettings
@@ -127,6 +128,7 @@ def create_app(settings: WebSettings, instance: dg.DagsterInstance) -> FastAPI:
     app.state.engine = engine_for(settings.database_url, pool_size=settings.database_connections)
     app.state.dagster = DagsterGateway(instance)
     app.state.run_cache = RunCache()
+    app.state.course_cache = CourseCache()
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=Path(STATIC_DIR)), name="static")

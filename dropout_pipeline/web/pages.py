@@ -47,7 +47,7 @@ def _require_csrf(session: PageSession, given: str | None) -> None:
 
 def _page_course(request: Request, session: PageSession, course_id: str) -> dict:
     with reading(request) as connection:
-        course = queries.course_row(connection, course_id)
+        course = request.app.state.course_cache.course(connection, course_id)
     if course is None:
         raise api.ApiError(404, "no course has this id", field="course_id", location="path")
     if not session.principal.may_see(course["course_id"], course["org"]):
