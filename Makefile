@@ -29,3 +29,4 @@ benchmarks: $(STAMP)
 	$(VENV)/bin/python -m benchmarks.predict
 	$(VENV)/bin/python -m benchmarks.semester
 	$(VENV)/bin/python -m benchmarks.serve
+	$(VENV)/bin/python -m benchmarks.analytics

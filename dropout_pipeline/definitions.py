@@ -6,6 +6,7 @@
 
 import dagster as dg
 
+from dropout_pipeline.defs.analytics import ANALYTICS_ASSETS
 from dropout_pipeline.defs.features import FEATURE_ASSETS
 from dropout_pipeline.defs.ingestion import INGESTION_ASSETS
 from dropout_pipeline.defs.jobs import course_history_job, course_refresh_job, discover_courses_job, nightly_retrain_job
@@ -19,7 +20,7 @@ from dropout_pipeline.defs.sensors import course_lifecycle_sensor, run_failure_a
 
 def build_definitions(resources: dict | None = None) -> dg.Definitions:
     return dg.Definitions(
-        assets=[*INGESTION_ASSETS, *FEATURE_ASSETS, *MODEL_ASSETS, predictions, *LEGACY_ASSETS],
+        assets=[*INGESTION_ASSETS, *FEATURE_ASSETS, *MODEL_ASSETS, predictions, *ANALYTICS_ASSETS, *LEGACY_ASSETS],
         jobs=[discover_courses_job, course_refresh_job, course_history_job, nightly_retrain_job, train_domain_model_job, legacy_import_job],
         schedules=[nightly_retrain_schedule],
         sensors=[course_lifecycle_sensor, run_failure_alert_sensor],

@@ -41,7 +41,7 @@ ENDING = "course-v1:UEL+AC102+2026_S2"  # the small world's running course: 2026
 # Columns that hold wall-clock times, file paths or surrogate keys: the only things two
 # runs of the same days may differ in.
 VOLATILE = {"id", "fetched_at", "updated_at", "recorded_at", "created_at", "discovered_at", "trained_at", "evaluated_at",
-            "predicted_at", "used_at", "model_path", "training_data_id"}
+            "predicted_at", "used_at", "model_path", "training_data_id", "computed_at", "chosen_at"}
 
 
 def launch(defs: dg.Definitions, instance: dg.DagsterInstance, request: dg.RunRequest) -> dg.ExecuteInProcessResult:

@@ -61,6 +61,8 @@ def every_endpoint(app) -> list[tuple[str, str, dict | None]]:
         ("GET", f"/api/v1/courses/{c}/statistics", None), ("GET", f"/api/v1/courses/{c}/students/1", None), ("POST", f"/api/v1/courses/{c}/predict", None),
         ("GET", f"/api/v1/runs/{uuid.uuid4()}", None), ("GET", "/api/v1/models", None), ("GET", "/api/v1/models/fail_risk_model/performance", None),
         ("POST", f"/api/v1/predictions/{prediction_id}/feedback", {"action": "contacted"}), ("GET", f"/api/v1/predictions/{prediction_id}/feedback", None),
+        ("GET", f"/api/v1/courses/{c}/students/1/next-steps", None), ("GET", f"/api/v1/courses/{c}/students/1/course-recommendations", None),
+        ("POST", "/api/v1/uploads", None),
     ]
 
 

@@ -10,9 +10,11 @@ import os
 from pathlib import Path
 from urllib.parse import quote
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from dropout_pipeline.features.dictionary import FEATURE_NAMES
 from dropout_pipeline.storage import schema
 from dropout_pipeline.storage.database import engine_for
 from dropout_pipeline_tests.web_support import OTHER_ORG_COURSE, RUNNING, running_app
@@ -136,6 +138,34 @@ def test_an_admin_sees_the_performance_page_with_its_charts_confusion_matrix_and
         assert matrix.is_visible() and "true positives" in matrix.inner_text()
         assert page.get_by_role("heading", name="Calibration").is_visible()
         shoot(page, "model-performance")
+    finally:
+        context.close()
+
+
+def test_an_admin_uploads_a_csv_and_sees_its_profile_plots_and_scores(served, browser, tmp_path):
+    with engine_for(served["url"]).connect() as connection:
+        rows = pd.read_sql(sa.select(schema.student_features).where(schema.student_features.c.course_id == RUNNING), connection)
+    rows = rows[["user_id", "course_id", "snapshot_date", *FEATURE_NAMES]].assign(is_passed=lambda r: (r["mooc_grade_percentage"] >= 50).astype(int))
+    upload = tmp_path / "learners.csv"
+    rows.to_csv(upload, index=False)
+    context, page = log_in(browser, served["base"], served["tokens"]["admin"])
+    try:
+        page.get_by_role("link", name="Analyse a file").click()
+        page.wait_for_url("**/admin/uploads")
+        page.get_by_label("CSV file").set_input_files(str(upload))
+        page.get_by_role("button", name="Analyse").click()
+        page.wait_for_load_state()
+        assert page.get_by_role("heading", name="Profile", exact=True).is_visible()
+        assert f"{len(rows)}" in page.locator("table.upload-summary").inner_text()
+        heatmap = page.locator("figure.heatmap svg.chart")
+        assert heatmap.is_visible() and heatmap.bounding_box()["width"] > 300
+        columns = len(page.evaluate("Array.from(document.querySelectorAll('figure.heatmap svg > text')).map(t => t.textContent)")) // 2
+        assert heatmap.locator("rect").count() == columns * columns > 4
+        histogram = page.locator("figure.distribution svg.chart").first
+        assert histogram.is_visible() and histogram.locator("rect").count() >= 1
+        assert page.get_by_role("heading", name="Scores").is_visible()
+        assert page.locator("table.upload-scores tbody tr").count() == min(len(rows), 50)
+        shoot(page, "upload-analysis")
     finally:
         context.close()
 

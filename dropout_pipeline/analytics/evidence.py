@@ -28,6 +28,7 @@ other come out sounding sure (Zadeh's paradox); Yager's rule instead keeps the c
 MODERATE_FROM: Final = 0.3
 HIGH_FROM: Final = 0.5
 EXTREME_FROM: Final = 0.7
+CATEGORIES: Final = ("Low Risk", "Moderate Risk", "High Risk", "Extreme Risk")
 
 Rule = Literal["dempster", "yager"]
 
@@ -73,6 +74,16 @@ def from_probability(p: float, reliability: float, *, source: str = "model proba
     _check_unit(source, "probability", p)
     _check_unit(source, "reliability", reliability)
     return Mass(p * reliability, (1 - p) * reliability, 1 - reliability, source)
+
+
+def reliability_from_auc(roc_auc: float | None) -> float:
+    """How far to trust a score as evidence, from its ROC AUC on courses it was not fitted on:
+    the Gini coefficient 2 * AUC - 1, so a score that ranks no better than chance (or worse)
+    is not trusted at all and one that ranks perfectly fully; no AUC (one outcome only), not at all."""
+    if roc_auc is None or not math.isfinite(roc_auc):
+        return 0.0
+    _check_unit("reliability_from_auc", "ROC AUC", roc_auc)
+    return max(0.0, 2 * roc_auc - 1)
 
 
 def from_anomaly(score: float, reliability: float, *, source: str = "anomaly score") -> Mass:
@@ -157,13 +168,7 @@ def fuse(sources: Mapping[str, Mass], conflict_limit: float = CONFLICT_LIMIT) ->
 
 def category(belief: float) -> str:
     """The category by belief in risk, each threshold belonging to the higher category."""
-    if belief >= EXTREME_FROM:
-        return "Extreme Risk"
-    if belief >= HIGH_FROM:
-        return "High Risk"
-    if belief >= MODERATE_FROM:
-        return "Moderate Risk"
-    return "Low Risk"
+    return CATEGORIES[sum(belief >= start for start in (MODERATE_FROM, HIGH_FROM, EXTREME_FROM))]
 
 
 def _conjunctive(masses: tuple[Mass, ...]) -> tuple[float, float, float, float]:

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from dropout_pipeline.defs.analytics import ANALYTICS_ASSETS
 from dropout_pipeline.defs.features import student_feature_history, student_features, training_data
 from dropout_pipeline.defs.ingestion import INGESTION_ASSETS, course_catalog, enrollments
 from dropout_pipeline.defs.models import dropout_risk_model, fail_risk_model
@@ -14,9 +15,9 @@ discover_courses_job = dg.define_asset_job(
 )
 course_refresh_job = dg.define_asset_job(
     REFRESH_JOB,
-    selection=dg.AssetSelection.assets(*[a for a in INGESTION_ASSETS if a is not course_catalog], student_features, predictions),
+    selection=dg.AssetSelection.assets(*[a for a in INGESTION_ASSETS if a is not course_catalog], student_features, predictions, *ANALYTICS_ASSETS),
     partitions_def=courses_partitions,
-    description="Pull a running course, rebuild its features, and predict for every learner.",
+    description="Pull a running course, rebuild its features, predict for every learner, flag unusual engagement and fuse the evidence.",
 )
 course_history_job = dg.define_asset_job(
     FREEZE_JOB,

@@ -419,3 +419,62 @@ RAW_TABLES = {
         dashboard_summary,
     )
 }
+
+# --- Analytics -----------------------------------------------------------------------------
+
+# Each learner's engagement anomaly score (Isolation Forest within the course on the date,
+# dropout_pipeline/analytics/anomalies.py), the flag and the threshold it was judged by
+# (NULL, nobody flagged: no finished course to choose one from), and the engagement
+# features scored. A course's rows are replaced by each run.
+engagement_anomalies = sa.Table(
+    "engagement_anomalies",
+    metadata,
+    *_learner_columns(),
+    sa.Column("snapshot_date", sa.Date, nullable=False),
+    sa.Column("score", sa.Float),  # 0-1, 1 = most unusual; NULL: too few learners to call one unusual
+    sa.Column("is_flagged", sa.Boolean, nullable=False),
+    sa.Column("threshold", sa.Float),
+    sa.Column("reliability", sa.Float, nullable=False),  # how far the score is trusted as evidence of risk (0: not at all)
+    sa.Column("features", sa.JSON, nullable=False),
+    sa.Column("computed_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("user_id", "course_id"),
+)
+
+# The flag threshold of engagement anomalies as chosen on the finished courses, kept so that
+# each course's daily run need not choose it again (a hundred forest fits): training_data is
+# insert-only, so its count of learnable rows names the rows a threshold was chosen on.
+anomaly_thresholds = sa.Table(
+    "anomaly_thresholds",
+    metadata,
+    sa.Column("training_rows", sa.Integer, primary_key=True),
+    sa.Column("threshold", sa.Float),  # NULL: none could be chosen, nobody is flagged (note says why)
+    sa.Column("reliability", sa.Float, nullable=False),
+    sa.Column("f1", sa.Float),
+    sa.Column("precision", sa.Float),
+    sa.Column("recall", sa.Float),
+    sa.Column("flagged_share", sa.Float),
+    sa.Column("courses", sa.JSON, nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),  # the week-end rows it was chosen on
+    sa.Column("note", sa.String(500), nullable=False),
+    sa.Column("chosen_at", sa.DateTime, nullable=False),
+)
+
+# Dempster–Shafer fusion of each learner's evidence (dropout_pipeline/analytics/fusion.py):
+# belief and plausibility of being at risk, the uncertainty between them, the conflict K of
+# the sources, the rule that combined them (dempster, or yager above the conflict limit),
+# the category, and every source's mass. A course's rows are replaced by each run.
+evidence_fusion = sa.Table(
+    "evidence_fusion",
+    metadata,
+    *_learner_columns(),
+    sa.Column("snapshot_date", sa.Date, nullable=False),
+    sa.Column("belief", sa.Float, nullable=False),
+    sa.Column("plausibility", sa.Float, nullable=False),
+    sa.Column("uncertainty", sa.Float, nullable=False),
+    sa.Column("conflict", sa.Float, nullable=False),
+    sa.Column("rule", sa.String(10), nullable=False),  # dempster | yager
+    sa.Column("category", sa.String(20), nullable=False),
+    sa.Column("sources", sa.JSON, nullable=False),  # {source: {"at_risk", "not_at_risk", "either"}}
+    sa.Column("computed_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("user_id", "course_id"),
+)

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from dropout_pipeline.features.calendar import CourseCalendar
 from dropout_pipeline.lifecycle.plan import state_of
 from dropout_pipeline.storage.model_tables import model_for_course
+from dropout_pipeline.csv_cells import neutralised
 from dropout_pipeline.storage.web_tables import Principal, feedback_for_learner, feedback_for_prediction, record_feedback
 from dropout_pipeline.web import queries, risk_list, schemas
 from dropout_pipeline.web.auth import ApiError, api_principal, reading, require_admin, require_course, utc_now
@@ -83,17 +84,6 @@ CSV_COLUMNS = (
     "on_worklist", "reasons", "dropout_reasons", "snapshot_date", "snapshot_grade", "snapshot_completion_rate", "predicted_at", "model",
     "latest_feedback",
 )
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralised(value) -> object:
-    """A cell a spreadsheet will not run: text starting with = + - @ (or a tab or carriage
-    return) gets a leading apostrophe. Numbers the app computed stay numbers."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
 def _csv_row(student: dict) -> list:
     reasons = lambda listed: "; ".join(r["text"] for r in listed or [])  # noqa: E731
     feedback = student["latest_feedback"]

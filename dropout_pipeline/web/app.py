@@ -19,7 +19,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dropout_pipeline.storage.database import engine_for
-from dropout_pipeline.web import api, pages
+from dropout_pipeline.web import api, pages, recommendations, uploads
 from dropout_pipeline.web.auth import ApiError, LoginRequired, PageForbidden
 from dropout_pipeline.web.course_cache import CourseCache
 from dropout_pipeline.web.dagster_instance import DagsterGateway
@@ -130,6 +130,8 @@ def create_app(settings: WebSettings, instance: dg.DagsterInstance) -> FastAPI:
     app.state.run_cache = RunCache()
     app.state.course_cache = CourseCache()
     app.include_router(api.router)
+    app.include_router(recommendations.router)
+    app.include_router(uploads.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=Path(STATIC_DIR)), name="static")
     app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")

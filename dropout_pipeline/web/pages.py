@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 
 from dropout_pipeline.predictions.queries import worklist
 from dropout_pipeline.storage.web_tables import FEEDBACK_ACTIONS, close_session, feedback_for_learner, open_session, principal_for_token, record_feedback
-from dropout_pipeline.web import api, charts, queries, risk_list
+from dropout_pipeline.web import api, charts, queries, recommendations, risk_list
 from dropout_pipeline.web.auth import (
     CSRF_FIELD, LOGIN_CSRF_COOKIE, SESSION_COOKIE, PageForbidden, PageSession, csrf_matches, page_session, reading, utc_now,
 )
@@ -145,6 +145,7 @@ def learner_page(request: Request, session: Session, course_id: Annotated[str, P
         if found is None:
             raise api.ApiError(404, "no learner with this id is enrolled in the course", field="user_id", location="path")
         feedback = feedback_for_learner(connection, course_id, user_id)
+        next_up = recommendations.what_to_do_next(request, connection, session.principal, course, user_id)
     weekly = found["weekly"]
     chart = charts.line_chart(
         [
@@ -158,7 +159,7 @@ def learner_page(request: Request, session: Session, course_id: Annotated[str, P
     ) if weekly else None
     latest = next((row for row in reversed(found["timeline"]) if row["is_latest"]), None)
     return _render(request, "learner.html", session, course=course, learner=found, feedback=feedback, chart=chart, latest=latest,
-                   return_to=request.url.path)
+                   next_up=next_up, return_to=request.url.path)
 
 
 @router.post("/predictions/{prediction_id}/feedback")
