@@ -212,6 +212,17 @@ def test_recommendations_are_open_courses_of_subjects_not_taken(semesters):
     assert {r["course_id"] for r in before} == {PY101_OLD, ML301, EC101, DS201}
 
 
+def test_a_course_the_recommender_has_not_seen_the_learner_enrol_in_is_never_recommended(semesters):
+    """Fitted before learner 999 enrolled anywhere: the database's enrolments of the moment
+    (EC101 now) rule its subject out, and PY101's runs too once any of them is named."""
+    with semesters.connect() as connection:
+        recommender = course_recommender.fitted_on_everything(connection)
+    today = date(2026, 3, 1)
+    assert EC101 in [r["course_id"] for r in course_recommender.recommend(recommender, 999, today)]
+    fresh = [r["course_id"] for r in course_recommender.recommend(recommender, 999, today, enrolled_now=[EC101, PY101_OLD])]
+    assert fresh == [DS201]
+
+
 def test_a_course_is_open_for_enrolment_until_its_end_day_and_a_self_paced_one_always():
     py101 = course(PY101_NEW, S2, 15)  # 2026-02-02 to 2026-05-17
     assert course_recommender.is_open_for_enrolment(py101, date(2026, 1, 1))  # upcoming

@@ -157,6 +157,11 @@ def test_a_missing_column_and_bad_cells_are_named_with_their_lines(app):
     assert [(e["line"], e["field"]) for e in bad.json()["errors"]] == [(3, "mooc_grade_percentage"), (4, "mooc_grade_percentage"), (4, "course_week")]
     assert "'abc' is not a number" in bad.json()["detail"] and "140 is outside 0 to 100" in bad.json()["detail"]
 
+    after_a_blank_line = post(app, b"user_id,mooc_grade_percentage\n1,80\n\n2,abc\n")  # blank lines are skipped, and counted
+    assert [(e["line"], e["field"]) for e in after_a_blank_line.json()["errors"]] == [(4, "mooc_grade_percentage")]
+    unreadable_header = post(app, b'user_id,"' + b"x" * 140_000 + b'"\n1,2\n')  # a field past the csv module's limit
+    assert unreadable_header.status_code == 422 and unreadable_header.json()["errors"][0]["line"] == 1
+
 
 def test_a_formula_cell_is_refused_with_its_line_and_column_and_a_negative_number_is_not_one(app):
     formula = b'user_id,enrolled_days_after_start,enrollment_mode\n1,-3,audit\n2,5,"=HYPERLINK(""http://x.invalid"",""x"")"\n3,+2,@SUM(A1)\n'

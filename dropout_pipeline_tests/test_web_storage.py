@@ -39,3 +39,22 @@ def test_tokens_are_hashed_scoped_revocable_and_feedback_is_append_only_on_every
         assert connection.execute(sa.select(schema.prediction_feedback.c.note)).scalars().all() == ["called"] and entry["created_by"] == "Ms Lan"
         assert revoke_token(connection, token_id, now) and not revoke_token(connection, token_id, now)
         assert principal_for_token(connection, secret) is None
+
+
+def test_a_course_row_is_kept_for_its_seconds_and_a_course_not_found_is_not_kept(sqlite_url):
+    from dropout_pipeline.web.course_cache import CourseCache
+
+    engine = engine_for(sqlite_url)
+    key = "course-v1:UEL+PY101+2026_S2"
+    row = {"course_id": key, "display_name": "Python", "org": "UEL", "start": datetime(2026, 9, 1), "end": datetime(2026, 12, 20),
+           "discovered_at": datetime(2026, 8, 1)}
+    kept, fresh = CourseCache(seconds=3600), CourseCache(seconds=0)
+    with engine.begin() as connection:
+        assert kept.course(connection, key) is None  # not there yet: nothing kept
+        connection.execute(schema.courses.insert(), [row])
+        assert kept.course(connection, key)["display_name"] == "Python"  # seen at once
+        connection.execute(schema.courses.update().values(display_name="Python 2"))
+        assert kept.course(connection, key)["display_name"] == "Python"  # kept for its seconds
+        assert fresh.course(connection, key)["display_name"] == "Python 2"
+        kept.course(connection, key)["display_name"] = "changed by a caller"
+        assert kept.course(connection, key)["display_name"] == "Python"  # callers get copies

@@ -26,7 +26,7 @@ learner has taken (whatever the outcome), never a course not open for enrolment
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Final
@@ -176,11 +176,17 @@ def fitted_on_everything(connection: sa.Connection) -> Recommender:
     return Recommender(catalogue, fit(catalogue, catalogue.enrolments))
 
 
-def recommend(recommender: Recommender, user_id: int, today: date, limit: int = DEFAULT_LIMIT, visible: Callable[[dict], bool] | None = None) -> list[dict]:
-    """The learner's next courses, best first, each with its parts."""
+def recommend(
+    recommender: Recommender, user_id: int, today: date, limit: int = DEFAULT_LIMIT, visible: Callable[[dict], bool] | None = None,
+    enrolled_now: Iterable[str] = (),
+) -> list[dict]:
+    """The learner's next courses, best first, each with its parts. `enrolled_now`: the
+    learner's courses as the database says at this moment, which a recommender fitted
+    minutes ago may not know yet; their subjects are never recommended either."""
     enrolments = recommender.catalogue.enrolments
     history = enrolments[enrolments["user_id"] == user_id]
-    candidates = candidate_courses(recommender.catalogue.courses, set(history["subject"]), today, visible)
+    taken = set(history["subject"]) | {course_subject(course_id) for course_id in enrolled_now}
+    candidates = candidate_courses(recommender.catalogue.courses, taken, today, visible)
     if candidates.empty:
         return []
     scored = score_candidates(recommender.fitted, history, candidates).head(limit)

@@ -142,7 +142,10 @@ def read_cells(text: str) -> pd.DataFrame:
     the CSV parser reads them (a column of numbers as numbers, at C speed; a column with
     anything else in it as text, which the checks then look at cell by cell). Only an
     empty cell is missing: "NA", "null" or "nan" are text like any other."""
-    header = next(csv.reader(io.StringIO(text[: text.find("\n") + 1 or len(text)])), None)
+    try:
+        header = next(csv.reader(io.StringIO(text[: text.find("\n") + 1 or len(text)])), None)
+    except csv.Error as error:
+        raise UploadRejected("schema", f"the header line is not readable CSV: {error}", [Problem(str(error), line=1)]) from None
     if not header or not any(name.strip() for name in header):
         raise UploadRejected("schema", "the file is empty: it needs a header line naming its columns, then one line per learner")
     names = [name.strip() for name in header]
@@ -151,10 +154,11 @@ def read_cells(text: str) -> pd.DataFrame:
     if problems:
         raise UploadRejected("schema", "the header line is not usable", problems)
     try:
-        return pd.read_csv(io.StringIO(text), header=0, names=names, dtype={name: str for name in names if name in TEXT_COLUMNS},
-                           keep_default_na=False, na_values=[""], true_values=[], false_values=[], skip_blank_lines=True)
+        read = pd.read_csv(io.StringIO(text), header=0, names=names, dtype={name: str for name in names if name in TEXT_COLUMNS},
+                           keep_default_na=False, na_values=[""], true_values=[], false_values=[], skip_blank_lines=False)
     except pd.errors.ParserError as error:
         raise _ragged(str(error), len(names)) from None
+    return read.dropna(how="all")  # blank lines go, each row keeps its place in the file (its index), which errors name
 
 
 def _ragged(message: str, width: int) -> UploadRejected:
@@ -180,7 +184,9 @@ class UploadRows:
 
 
 def _line_numbers(mask: pd.Series) -> np.ndarray:
-    return np.flatnonzero(mask.to_numpy()) + 2  # data row 0 is line 2
+    """The file's lines of the rows a mask picks (data row 0 is line 2, blank lines counted;
+    a quoted cell spanning lines is counted as one)."""
+    return mask.index.to_numpy()[mask.to_numpy()] + 2
 
 
 def _is_text(values: pd.Series) -> bool:

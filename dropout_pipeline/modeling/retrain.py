@@ -1,8 +1,8 @@
 """Retraining: learn from training_data, choose a candidate honestly, register, gate.
 
 Every candidate kind (modeling.scorers.CANDIDATES: CatBoost set up for small data, a
-logistic regression, and their blend, made of the two fits) is fitted on the training
-courses and judged on the held-out ones.
+logistic regression, their blend, made of the two fits, and a class-weighted random
+forest) is fitted on the training courses and judged on the held-out ones.
 The one chosen is the best at early warning, the point of the product: the highest mean
 of its per-week ROC AUC over weeks 1 to 4 (pooled AUC is dominated by late weeks, where
 anything works). Then the chosen kind is refitted on every frozen row, so a course that

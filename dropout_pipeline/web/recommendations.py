@@ -126,7 +126,9 @@ fitted_recommenders = RecommenderCache()
 
 def recommended_courses(connection: sa.Connection, principal: Principal, course: dict, user_id: int, today: date, limit: int) -> dict:
     recommender = fitted_recommenders.get(connection)
-    listed = course_recommender.recommend(recommender, user_id, today, limit, visible=lambda row: principal.may_see(row["course_id"], row["org"]))
+    enrolled_now = connection.execute(sa.select(schema.enrollments.c.course_id).where(schema.enrollments.c.user_id == user_id)).scalars().all()
+    listed = course_recommender.recommend(recommender, user_id, today, limit, visible=lambda row: principal.may_see(row["course_id"], row["org"]),
+                                          enrolled_now=[course["course_id"], *enrolled_now])
     for row in listed:
         row["state"] = str(state_of(CourseCalendar(row["course_id"], row["start"], row["end"]), today))
     enrolments = recommender.catalogue.enrolments
