@@ -247,6 +247,20 @@ def test_the_time_split_evaluation_matches_the_hand_computed_ndcg(semesters):
     assert report["learners_with_more_than_one_course"] == 3
 
 
+def test_the_time_split_learns_no_outcome_of_a_course_not_over_by_its_cutoff(semesters):
+    """PY101's 2025 run ends on 2025-12-14: at a cutoff before that its learners' outcomes
+    were not known yet, after it they were; ML301's are unknown either way (none frozen)."""
+    with semesters.connect() as connection:
+        catalogue = course_recommender.read_catalogue(connection)
+    py101 = catalogue.enrolments["course_id"] == PY101_OLD
+    assert catalogue.enrolments.loc[py101, "passed"].notna().all()
+    during = course_recommender.outcomes_known_at(catalogue.enrolments, catalogue.courses, pd.Timestamp(2025, 12, 1))
+    after = course_recommender.outcomes_known_at(catalogue.enrolments, catalogue.courses, pd.Timestamp(2026, 2, 2))
+    assert during.loc[py101, "passed"].isna().all()
+    assert after.loc[py101, "passed"].tolist() == catalogue.enrolments.loc[py101, "passed"].tolist()
+    assert len(during) == len(after) == len(catalogue.enrolments)  # the enrolments stay: only what was unknown is unknown
+
+
 def test_a_world_of_learners_who_take_one_course_each_is_not_evaluated_and_says_so(sqlite_url):
     engine = engine_for(sqlite_url)
     upgrade_schema(engine)

@@ -222,6 +222,13 @@ def semester_openings(courses: pd.DataFrame) -> list[tuple[str, dict]]:
     return [(row["semester"], row) for row in first.to_dict("records")]
 
 
+def outcomes_known_at(enrolments: pd.DataFrame, courses: pd.DataFrame, cutoff) -> pd.DataFrame:
+    """The enrolments as they stood on `cutoff`: the outcome of a course not over by then (or
+    with no end) was not known yet, so it is unknown (NaN) to a model fitted on that day."""
+    ended = set(courses.loc[courses["end"] < cutoff, "course_id"])
+    return enrolments.assign(passed=enrolments["passed"].where(enrolments["course_id"].isin(ended)))
+
+
 def evaluate_split(catalogue: Catalogue, semester: str, opening: dict, k: int = TOP_K) -> dict:
     """Fit on the enrolments of courses started before `cutoff`; for every learner who had one and
     enrolled in a new subject in `semester`, rank the courses open on the cutoff day among
@@ -230,7 +237,8 @@ def evaluate_split(catalogue: Catalogue, semester: str, opening: dict, k: int = 
     the semester's first course; the split is its start."""
     courses, cutoff = with_semesters(catalogue.courses), opening["start"]
     listed = courses[(courses["start"] < cutoff) | (courses["semester"] == semester)].drop(columns="semester")
-    earlier = catalogue.enrolments[catalogue.enrolments["course_id"].isin(listed.loc[listed["start"] < cutoff, "course_id"])]
+    earlier = outcomes_known_at(catalogue.enrolments[catalogue.enrolments["course_id"].isin(listed.loc[listed["start"] < cutoff, "course_id"])],
+                                listed, cutoff)
     later = catalogue.enrolments[catalogue.enrolments["course_id"].isin(courses.loc[courses["semester"] == semester, "course_id"])]
     today = CourseCalendar(opening["course_id"], opening["start"], opening["end"]).start_date
     split = {"semester": semester, "cutoff": today.isoformat(), "train_enrolments": len(earlier), "test_enrolments": len(later), "learners": []}
