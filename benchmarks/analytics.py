@@ -19,13 +19,12 @@ Then the upload: a 50,000-row, 40-column file checked, profiled and plotted, tar
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
 
 from benchmarks._demo_data import demo_copy
-from benchmarks.upload import TARGET_SECONDS, generated_models, time_upload_analysis
+from benchmarks.upload import TARGET_SECONDS, generated_models, time_upload_analysis, timing_line
 from dropout_pipeline.analytics.anomalies import anomaly_holdout_report
 from dropout_pipeline.analytics.course_recommender import recommender_holdout_report
 from dropout_pipeline.analytics.fusion import fusion_holdout_report
@@ -92,10 +91,7 @@ def print_upload_timings() -> bool:
         timing = time_upload_analysis(50_000, columns, models)
         verdict = ("met" if timing["total_seconds"] < TARGET_SECONDS else "MISSED") if judged else "not judged"
         met &= verdict != "MISSED"
-        scoring = "scored" if timing["scored"] else f"not scored ({timing['missing_columns']} feature columns missing)"
-        print(f"upload {timing['rows']:,} rows x {timing['columns']} columns ({timing['megabytes']} MB): {scoring}, {timing['plots']} plots; "
-              f"{timing['total_seconds']} s (analysis {timing['analysis_seconds']} s, plots {timing['plots_seconds']} s), target < {TARGET_SECONDS:g} s: "
-              f"{verdict}; CPU {timing['cpu_seconds']} s, load average {timing['load_average']} on {os.cpu_count()} cores", flush=True)
+        print(timing_line(timing, verdict), flush=True)
     return met
 
 

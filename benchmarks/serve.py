@@ -196,6 +196,11 @@ def report(name: str, timings: list[float], wall: float, client_cpu_ms: float) -
 
 
 def main() -> int:
+    chosen = os.environ.get("BENCHMARK_SCENARIOS")  # e.g. "learner": only those (comma-separated), to compare one change quickly
+    unknown = set(chosen.split(",")) - set(TARGETS_MS) if chosen else set()
+    if unknown:
+        print(f"BENCHMARK_SCENARIOS names no scenario {', '.join(sorted(unknown))}: choose among {', '.join(TARGETS_MS)}")
+        return 2
     admin = sa.create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
     reused = os.environ.get("BENCHMARK_DATABASE")  # a database an earlier run kept (BENCHMARK_KEEP=1): no load
     name = reused or f"dp_bench_serve_{uuid.uuid4().hex[:8]}"
@@ -229,7 +234,6 @@ def main() -> int:
             }
             sample = httpx.get(base + scenarios["risk list"](random.Random(1)), headers={"Authorization": f"Bearer {token}"}, timeout=60).json()
             assert sample["total"] == LEARNERS and len(sample["students"]) == 50 and sample["students"][0]["change"] is not None, sample
-            chosen = os.environ.get("BENCHMARK_SCENARIOS")  # e.g. "learner": only those (comma-separated), to compare one change quickly
             for label, make_path in scenarios.items():
                 if chosen and label not in chosen.split(","):
                     continue

@@ -92,6 +92,14 @@ def time_upload_analysis(rows: int = 50_000, columns: int = 40, models: UploadMo
     }
 
 
+def timing_line(timing: dict, verdict: str) -> str:
+    """One upload's timing, as both benchmarks print it."""
+    scoring = "scored" if timing["scored"] else f"not scored ({timing['missing_columns']} feature columns missing)"
+    return (f"upload {timing['rows']:,} rows x {timing['columns']} columns ({timing['megabytes']} MB): {scoring}, {timing['plots']} plots; "
+            f"{timing['total_seconds']} s (analysis {timing['analysis_seconds']} s, plots {timing['plots_seconds']} s), target < {TARGET_SECONDS:g} s: "
+            f"{verdict}; CPU {timing['cpu_seconds']} s, load average {timing['load_average']} on {os.cpu_count()} cores")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=50_000)
@@ -102,11 +110,9 @@ def main() -> None:
     missed = False
     for columns in (arguments.columns, every):
         timing = time_upload_analysis(arguments.rows, columns, models)
-        missed |= timing["total_seconds"] >= TARGET_SECONDS
-        scoring = "scored" if timing["scored"] else f"not scored ({timing['missing_columns']} feature columns missing)"
-        print(f"upload {timing['rows']:,} rows x {timing['columns']} columns ({timing['megabytes']} MB): {scoring}, {timing['plots']} plots; "
-              f"analysis {timing['analysis_seconds']} s + plots {timing['plots_seconds']} s = {timing['total_seconds']} s (target < {TARGET_SECONDS:g} s); "
-              f"CPU {timing['cpu_seconds']} s, load average {timing['load_average']} on {os.cpu_count()} cores")
+        met = timing["total_seconds"] < TARGET_SECONDS
+        missed |= not met
+        print(timing_line(timing, "met" if met else "MISSED"))
     raise SystemExit(1 if missed else 0)
 
 

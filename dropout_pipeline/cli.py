@@ -177,7 +177,7 @@ def _web_hint(db_url: str, data_dir: Path) -> str:
     from dropout_pipeline.storage.database import engine_for
     from dropout_pipeline.storage.web_tables import create_token
     from dropout_pipeline.summary import render_web_hint
-    from dropout_pipeline.web.auth import utc_now
+    from dropout_pipeline.clock import utc_now
 
     with engine_for(db_url).begin() as connection:
         _token_id, secret = create_token(connection, f"demo admin {utc_now():%Y-%m-%d %H:%M}", "admin", utc_now())
@@ -241,7 +241,7 @@ def _token(args: argparse.Namespace) -> int:
     from dropout_pipeline.storage import schema
     from dropout_pipeline.storage.database import engine_for
     from dropout_pipeline.storage.web_tables import create_token, list_tokens, revoke_token
-    from dropout_pipeline.web.auth import utc_now
+    from dropout_pipeline.clock import utc_now
 
     import sqlalchemy as sa
 

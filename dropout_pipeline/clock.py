@@ -9,7 +9,7 @@ every pull asks the platform for its state `as_of` that date.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 
@@ -40,3 +40,9 @@ class Clock:
 
     def today(self) -> date:
         return self.pinned_day or self.now().date()
+
+
+def utc_now() -> datetime:
+    """Real time in UTC, naive as the tables store it: when a row was written, a session
+    opened or feedback given (the product's clock above is for what day the courses are at)."""
+    return datetime.now(UTC).replace(tzinfo=None)

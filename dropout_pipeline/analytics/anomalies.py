@@ -30,6 +30,7 @@ from sklearn.ensemble import IsolationForest
 from sklearn.metrics import precision_recall_curve, roc_auc_score
 
 from dropout_pipeline.analytics.evidence import reliability_from_auc
+from dropout_pipeline.features.calendar import day_of_course_week
 from dropout_pipeline.modeling.retrain import evaluated_artifact
 from dropout_pipeline.modeling.scorers import SEED, load_scorer
 from dropout_pipeline.storage.analytics_tables import count_finished_rows, read_anomaly_threshold, read_finished_rows, store_anomaly_threshold
@@ -149,7 +150,7 @@ def choose_threshold(scores: np.ndarray, dropped_out: np.ndarray) -> tuple[float
 
 def week_end_rows(rows: pd.DataFrame) -> pd.DataFrame:
     """The finished courses' rows a threshold is chosen and judged on: each week's last day (SELECTION_DAY)."""
-    return rows[(rows["course_day"] - 1) % 7 + 1 == SELECTION_DAY]
+    return rows[day_of_course_week(rows["course_day"]) == SELECTION_DAY]
 
 
 def threshold_from_finished(rows: pd.DataFrame) -> AnomalyThreshold:

@@ -1,12 +1,11 @@
 """Analytics beside the risk scores: engagement anomalies and the evidence fused with them."""
 
-from datetime import datetime, timezone
-
 import dagster as dg
 
 from dropout_pipeline.analytics.anomalies import course_anomalies, current_threshold
 from dropout_pipeline.analytics.evidence import CATEGORIES, CONFLICT_LIMIT
 from dropout_pipeline.analytics.fusion import read_course_fusion
+from dropout_pipeline.clock import utc_now
 from dropout_pipeline.dagster_metadata import preview
 from dropout_pipeline.defs.features import student_features
 from dropout_pipeline.defs.partitions import courses_partitions
@@ -19,10 +18,6 @@ from dropout_pipeline.storage.model_tables import model_label
 GROUP = "analytics"
 
 
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
 @dg.asset(partitions_def=courses_partitions, group_name=GROUP, kinds={"sql", "scikit-learn"}, deps=[student_features])
 def engagement_anomalies(context: dg.AssetExecutionContext, database: DatabaseResource) -> dg.MaterializeResult:
     """How unusual each learner's engagement is among the class today (Isolation Forest, 0 to 1),
@@ -31,7 +26,7 @@ def engagement_anomalies(context: dg.AssetExecutionContext, database: DatabaseRe
     course_id = context.partition_key
     with database.engine().connect() as connection:
         features = read_current_features(connection, course_id)
-    now = _utcnow()
+    now = utc_now()
     threshold = current_threshold(database.engine(), now)
     anomalies = course_anomalies(features, threshold)
     with database.engine().begin() as connection:
@@ -64,7 +59,7 @@ def evidence_fusion(context: dg.AssetExecutionContext, database: DatabaseResourc
         raise dg.Failure(str(error)) from None
     fused, model, weights = fusion.fused, fusion.model, fusion.weights
     with database.engine().begin() as connection:
-        replace_fusion(connection, course_id, fused, _utcnow())
+        replace_fusion(connection, course_id, fused, utc_now())
     if model is None:  # no learner predicted yet: nothing fused, and nothing left from before
         return dg.MaterializeResult(metadata={"dagster/row_count": dg.MetadataValue.int(0),
                                               "note": dg.MetadataValue.text(f"{course_id} has no predictions to fuse")})

@@ -1,10 +1,9 @@
 """Feature assets: current student_features, the replayed history, and frozen training_data."""
 
-from datetime import datetime, timezone
-
 import dagster as dg
 import pandas as pd
 
+from dropout_pipeline.clock import utc_now
 from dropout_pipeline.dagster_metadata import check_result, preview
 from dropout_pipeline.defs.partitions import courses_partitions
 from dropout_pipeline.defs.resources import ClockResource, DatabaseResource, PipelineSettings, SourceApiResource
@@ -19,10 +18,6 @@ from dropout_pipeline.storage.raw_tables import RAW_TABLE_NAMES, first_enrolment
 
 GROUP = "features"
 STALE_AFTER_HOURS = 36
-
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def _calendar(database: DatabaseResource, course_id: str) -> tuple[dict, CourseCalendar]:
@@ -55,7 +50,7 @@ def student_features(context: dg.AssetExecutionContext, clock: ClockResource, da
     with database.engine().connect() as connection:
         tables = read_raw_columns(connection, INPUT_COLUMNS, course_id)
     features = build_features(tables, pd.DataFrame([course]), snapshot_date)
-    now = _utcnow()
+    now = utc_now()
     with database.engine().begin() as connection:
         replace_current_features(connection, course_id, features, now)
         replace_snapshot(connection, schema.student_features_daily, course_id, features, calendar.week_of(snapshot_date), now)
@@ -107,7 +102,7 @@ def student_feature_history(
             f"{ignored}: no history of {course_id} was written",
             metadata={endpoint: dg.MetadataValue.text(why) for endpoint, why in ignored.endpoints.items()},
         ) from None
-    now = _utcnow()
+    now = utc_now()
     with database.engine().begin() as connection:
         for day, features in replay.snapshots:
             replace_snapshot(connection, schema.student_features_history, course_id, features, calendar.week_of(day), now)
@@ -153,7 +148,7 @@ def training_data(
         history = read_history(connection, course_id)
         first_enrolment = first_enrolment_in(connection, course_id)
     try:
-        rows = training_rows(history, calendar, settings.dropout_inactive_days, _utcnow())
+        rows = training_rows(history, calendar, settings.dropout_inactive_days, utc_now())
     except ValueError as error:
         raise dg.Failure(str(error)) from None
     schema_outcome = validation.validate_training_rows(rows)

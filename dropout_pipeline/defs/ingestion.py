@@ -7,10 +7,9 @@ left out of that pull and counted in its metadata (`learners_not_found`), not fa
 """
 
 
-from datetime import datetime, timezone
-
 import dagster as dg
 
+from dropout_pipeline.clock import utc_now
 from dropout_pipeline.dagster_metadata import pull_metadata
 from dropout_pipeline.defs.partitions import courses_partitions
 from dropout_pipeline.defs.resources import ClockResource, DatabaseResource, SourceApiResource
@@ -21,10 +20,6 @@ from dropout_pipeline.storage.raw_tables import enrolled_user_ids, read_course, 
 GROUP = "ingestion"
 
 
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
 @dg.asset(group_name=GROUP, kinds={"sql"})
 def course_catalog(
     context: dg.AssetExecutionContext, source_api: SourceApiResource, clock: ClockResource, database: DatabaseResource
@@ -32,7 +27,7 @@ def course_catalog(
     """The platform's courses (GET /courses/), upcoming ones included; each new course
     becomes a `courses` partition."""
     courses, stats = pull_catalog(source_api.client_settings(), clock.as_of())
-    rows = [course_row(c, _utcnow()) for c in courses]
+    rows = [course_row(c, utc_now()) for c in courses]
     with database.engine().begin() as connection:
         for row in rows:
             upsert_course(connection, row)
@@ -54,7 +49,7 @@ def enrollments(
     course = find_course(catalog, course_id)
     pull = pull_mooc_table(settings, "enrollments", course_id, clock.as_of())
     with database.engine().begin() as connection:
-        upsert_course(connection, course_row(course, _utcnow()))
+        upsert_course(connection, course_row(course, utc_now()))
         replace_course_tables(connection, course_id, pull.tables)
     pull.stats.calls += catalog_stats.calls
     return dg.MaterializeResult(metadata=pull_metadata(pull.tables["enrollments"], pull.stats))

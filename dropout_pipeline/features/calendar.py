@@ -19,6 +19,12 @@ HALF_DAY = timedelta(hours=12)
 SNAPSHOT_DAYS_OF_WEEK = (1, 4, 7)
 
 
+def day_of_course_week(course_day):
+    """1 to 7: where a day of the course (1 = its first, as `course_day` counts) falls in its
+    course week; works on a number, a NumPy array or a pandas Series alike."""
+    return (course_day - 1) % 7 + 1
+
+
 @dataclass(frozen=True)
 class CourseCalendar:
     course_id: str

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from dropout_pipeline.features.calendar import day_of_course_week
 from dropout_pipeline.modeling.calibration import PlattCalibration, out_of_fold
 from dropout_pipeline.modeling.metrics import classification_metrics, evaluation_rows, expected_calibration_error, reliability_table
 from dropout_pipeline.modeling.scorers import CANDIDATES, BlendScorer, Scorer, load_scorer, ordered, rule_baseline, target_values
@@ -181,7 +182,7 @@ def _choose(candidates: list[Candidate]) -> Candidate:
 def _by_week_day(holdout: pd.DataFrame, y: np.ndarray, probability: np.ndarray) -> dict[int, dict]:
     """ROC AUC by day of the course week (1, 4, 7): a model trained for any day must not
     be worse on the first day of a week than on its last."""
-    days = (holdout["course_day"].to_numpy() - 1) % 7 + 1
+    days = day_of_course_week(holdout["course_day"].to_numpy())
     out = {}
     for day in sorted(np.unique(days)):
         mask = days == day

@@ -17,10 +17,11 @@ from pydantic import BaseModel
 from dropout_pipeline.features.calendar import CourseCalendar
 from dropout_pipeline.lifecycle.plan import state_of
 from dropout_pipeline.storage.model_tables import model_for_course
+from dropout_pipeline.clock import utc_now
 from dropout_pipeline.csv_cells import neutralised
 from dropout_pipeline.storage.web_tables import Principal, feedback_for_learner, feedback_for_prediction, record_feedback
 from dropout_pipeline.web import queries, risk_list, schemas
-from dropout_pipeline.web.auth import ApiError, api_principal, reading, require_admin, require_course, utc_now
+from dropout_pipeline.web.auth import ApiError, api_principal, reading, require_admin, require_course
 from dropout_pipeline.web.dagster_instance import RefreshRefused
 from dropout_pipeline.web.settings import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 

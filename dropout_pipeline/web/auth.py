@@ -13,13 +13,13 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from dropout_pipeline.clock import utc_now
 from dropout_pipeline.storage.web_tables import Principal, principal_for_token, session_principal
 
 SESSION_COOKIE = "__Host-dropout_session"  # __Host-: Secure, Path=/, no Domain (browsers enforce it)
@@ -59,11 +59,6 @@ def reading(request: Request) -> Iterator[sa.Connection]:
     if connection is None:
         connection = request.state.connection = request.app.state.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     yield connection
-
-
-def utc_now() -> datetime:
-    """Real time for sessions and feedback (the product's pinned clock is for courses)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def api_principal(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)) -> Principal:

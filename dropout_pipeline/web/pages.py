@@ -9,11 +9,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
+from dropout_pipeline.clock import utc_now
 from dropout_pipeline.predictions.queries import worklist
 from dropout_pipeline.storage.web_tables import FEEDBACK_ACTIONS, close_session, feedback_for_learner, open_session, principal_for_token, record_feedback
 from dropout_pipeline.web import api, charts, queries, recommendations, risk_list
 from dropout_pipeline.web.auth import (
-    CSRF_FIELD, LOGIN_CSRF_COOKIE, SESSION_COOKIE, PageForbidden, PageSession, csrf_matches, page_session, reading, utc_now,
+    CSRF_FIELD, LOGIN_CSRF_COOKIE, SESSION_COOKIE, PageForbidden, PageSession, csrf_matches, page_session, reading,
 )
 from dropout_pipeline.web.settings import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from dropout_pipeline.web.templating import templates

@@ -10,8 +10,6 @@ see: a teacher recommends what they can look at.
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import date
 from typing import Annotated, Literal
 
@@ -26,6 +24,7 @@ from dropout_pipeline.storage import schema
 from dropout_pipeline.storage.web_tables import Principal
 from dropout_pipeline.web.api import ERRORS, CourseId, Token, UserId, checked, visible_course
 from dropout_pipeline.web.auth import ApiError, reading
+from dropout_pipeline.web.expiring_cache import ExpiringCache
 from dropout_pipeline.web.schemas import datetime
 
 router = APIRouter(prefix="/api/v1")
@@ -103,29 +102,11 @@ def _not_enrolled() -> ApiError:
     return ApiError(404, "no learner with this id is enrolled in the course", field="user_id", location="path")
 
 
-class RecommenderCache:
-    """The fitted course recommender of each database, kept for RECOMMENDER_SECONDS per process."""
-
-    def __init__(self, seconds: float = RECOMMENDER_SECONDS):
-        self.seconds, self._lock, self._entries = seconds, threading.Lock(), {}
-
-    def get(self, connection: sa.Connection) -> course_recommender.Recommender:
-        key, now = str(connection.engine.url), time.monotonic()
-        with self._lock:
-            kept = self._entries.get(key)
-        if kept is not None and now - kept[0] < self.seconds:
-            return kept[1]
-        fitted = course_recommender.fitted_on_everything(connection)
-        with self._lock:
-            self._entries[key] = (now, fitted)
-        return fitted
-
-
-fitted_recommenders = RecommenderCache()
+fitted_recommenders: ExpiringCache[course_recommender.Recommender] = ExpiringCache(RECOMMENDER_SECONDS)  # per database
 
 
 def recommended_courses(connection: sa.Connection, principal: Principal, course: dict, user_id: int, today: date, limit: int) -> dict:
-    recommender = fitted_recommenders.get(connection)
+    recommender = fitted_recommenders.get(str(connection.engine.url), lambda: course_recommender.fitted_on_everything(connection))
     enrolled_now = connection.execute(sa.select(schema.enrollments.c.course_id).where(schema.enrollments.c.user_id == user_id)).scalars().all()
     listed = course_recommender.recommend(recommender, user_id, today, limit, visible=lambda row: principal.may_see(row["course_id"], row["org"]),
                                           enrolled_now=[course["course_id"], *enrolled_now])
