@@ -68,6 +68,7 @@ def main() -> int:
               f"({', '.join(f'{t} {n:,}' for t, n in sorted(report.written.items()))}); "
               f"CPU of this process {cpu:.1f} s (the database servers' not counted; the machine's load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+        print("where the time went: " + ", ".join(f"{phase} {t:.1f} s" for phase, t in report.phases.items()))
         print(f"verification: {len(report.checks):,} course x table checks, {len(report.differences):,} differences "
               f"(all explained: {not report.unexplained}), {len(report.quarantine)} quarantined, {sum(report.repairs.values())} values repaired")
         print(f"target: under {TARGET_SECONDS:.0f} s: {'met' if seconds < TARGET_SECONDS else 'MISSED'}")

@@ -125,6 +125,8 @@ def test_verification_explains_every_difference_and_a_second_import_changes_noth
     url, truth = v1
     first = import_v1(url, target, now=NOW)
     assert first.committed and not first.unexplained
+    assert list(first.phases) == ["read, repair and write", "verification", "legacy model vs ours", "commit"]
+    assert sum(first.phases.values()) == pytest.approx(first.seconds) and "verification" in first.render().splitlines()[0]
     differing = {(c.course_id, c.target) for c in first.differences}
     assert differing and all(c.quarantined or c.repaired_values for c in first.differences)
     before = _snapshot(target)

@@ -95,8 +95,12 @@ class _Import:
         self.enrolled: set[tuple[str, int]] | None = None
         self.legacy_scores: dict[tuple[str, int], tuple[float, float | None]] = {}
         self.outcomes: dict[tuple[str, int], tuple[bool, bool]] = {}
-        self.required = {t.name: [t.columns.index(c) for c in required_columns(t)] for t in (PREDICTIONS, TRAINING, FEATURES, *SIDE_TARGETS.values())}
-        self.constants = {t.name: t.constants(now) for t in (PREDICTIONS, TRAINING, FEATURES, *SIDE_TARGETS.values())}
+        every = (PREDICTIONS, TRAINING, FEATURES, *SIDE_TARGETS.values())
+        self.required = {t.name: [t.columns.index(c) for c in required_columns(t)] for t in every}
+        self.constants = {t.name: t.constants(now) for t in every}
+        self.names = {t.name: [c.target for c in t.columns] for t in every}
+        self.sources = {t.name: {c.source for c in t.columns} for t in every}
+        self.key_positions = {t.name: [i for i, c in enumerate(t.columns) if c.target in t.key] for t in every}
 
     # --- bookkeeping ------------------------------------------------------------------
     def quarantine(self, table: V1Table, raw: dict, part: str, reason: str, detail: str) -> None:
@@ -122,24 +126,29 @@ class _Import:
         """The target row of a clean source row; False when a required value is missing.
         `source_digest`: the source row's, which is the expected one when nothing was repaired."""
         values = target.values(cleaned.values)
-        missing = sorted({target.columns[i].source for i in self.required[target.name] if values[i] is None})
         check = self.checks.of(course_id, target.name)
-        if missing:
+        if any(values[i] is None for i in self.required[target.name]):
+            missing = sorted({target.columns[i].source for i in self.required[target.name] if values[i] is None})
             self.quarantine(RAW_DATA if target.source == "raw_data" else _v1(target.source), raw, target.part, MISSING_VALUE,
                             f"{', '.join(missing)} missing (NULL, or a zero or impossible date), which {target.table.name} requires")
             check.quarantined += 1
             return False
         digest = source_digest if source_digest is not None and not cleaned.repairs else target.digest(values)
         check.expected.add(digest)
-        sources = {c.source for c in target.columns}
-        check.repaired_values += sum(1 for column, _ in cleaned.repairs if column in sources)
-        key = (course_id, *(values[i] for i, c in enumerate(target.columns) if c.target in target.key))
+        if cleaned.repairs:
+            sources = self.sources[target.name]
+            check.repaired_values += sum(1 for column, _ in cleaned.repairs if column in sources)
+        key = (course_id, *(values[i] for i in self.key_positions[target.name]))
         if key in self.existing.keys[target.name]:
             check.kept_existing += 1
             self.report.already_there[target.table.name] += 1
             return True
         self.existing.keys[target.name].add(key)
-        row = {"course_id": course_id, **{c.target: v for c, v in zip(target.columns, values)}, **self.constants[target.name], **(extra or {})}
+        row = dict(zip(self.names[target.name], values))
+        row["course_id"] = course_id
+        row.update(self.constants[target.name])
+        if extra:
+            row.update(extra)
         self.pending[target.name].append(row)
         if self.dry_run:
             self.pending_digests[(course_id, target.name)].append(digest)
@@ -203,12 +212,12 @@ class _Import:
                 self.report.learners_without_enrolment += 1
             if has_prediction:
                 self.prediction(course_id, raw, cleaned, str(level), digests[PREDICTIONS.name])
-            if TRAINING in targets:
+            if finished and labelled:
                 snapshot = values["updated_at"]
                 extra = {"semester": semester_of(course_id, snapshot.date()) if snapshot else None}
                 if self.add(TRAINING, course_id, raw, cleaned, extra, digests[TRAINING.name]):
                     self.outcomes[(course_id, user_id)] = (bool(values["mooc_is_passed"]), bool(values["is_dropout"]))
-            if FEATURES in targets:
+            if not finished:
                 self.add(FEATURES, course_id, raw, cleaned, source_digest=digests[FEATURES.name])
 
     def prediction(self, course_id: str, raw: dict, cleaned: Cleaned, level: str, source_digest: int) -> None:
@@ -287,9 +296,12 @@ def import_v1(source_url: str, target: sa.Engine, dry_run: bool = False, levels:
                     work.flush(dry_run)
                 report.tables_read[table.name] = read
             work.flush(dry_run, force=True)
+            lap = _stopwatch(report, started)
+            lap("read, repair and write")
             _verify(work, connection, targets, course_ids, dry_run)
+            lap("verification")
             report.comparisons = compare_with_ours(connection, work.legacy_scores, work.outcomes)
-            report.seconds = time.monotonic() - started
+            lap("legacy model vs ours")
             if dry_run:
                 connection.rollback()
                 return report
@@ -297,8 +309,21 @@ def import_v1(source_url: str, target: sa.Engine, dry_run: bool = False, levels:
                 connection.rollback()
                 raise UnexplainedDifferences(report)
             connection.commit()
+            lap("commit")
             report.committed = True
     return report
+
+
+def _stopwatch(report: ImportReport, started: float):
+    """Records, at each call, the phase just ended and the time so far in the report."""
+    last = [started]
+
+    def lap(phase: str) -> None:
+        now = time.monotonic()
+        report.phases[phase] = now - last[0]
+        report.seconds, last[0] = now - started, now
+
+    return lap
 
 
 def _verify(work: _Import, connection: sa.Connection, targets: list[Target], course_ids: list[str], dry_run: bool) -> None:

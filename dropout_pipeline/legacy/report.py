@@ -41,6 +41,7 @@ class ImportReport:
     checks: list[CourseCheck] = field(default_factory=list)
     comparisons: list[Comparison] = field(default_factory=list)
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # phase -> seconds, in order: where the time went
     committed: bool = False
 
     @property
@@ -57,7 +58,8 @@ class ImportReport:
     def render(self) -> str:
         mode = "DRY RUN: nothing written; counts are what the import would write" if self.dry_run else (
             "committed" if self.committed else "ROLLED BACK: nothing written")
-        lines = [f"Legacy V1 import from {self.source} into {self.target} ({mode}), {self.seconds:.1f} s"]
+        phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.phases.items())
+        lines = [f"Legacy V1 import from {self.source} into {self.target} ({mode}), {self.seconds:.1f} s" + (f" ({phases})" if phases else "")]
         lines.append("Read: " + ", ".join(f"{t} {n:,}" for t, n in self.tables_read.items())
                      + (f"; absent (nothing to import): {', '.join(self.tables_absent)}" if self.tables_absent else ""))
         lines.append(f"Courses: {self.courses:,} ({self.finished_courses:,} finished: labelled rows; the others running)")
@@ -113,4 +115,5 @@ class ImportReport:
             "differences": [c.as_dict() for c in self.differences],
             "checks": len(self.checks), "unexplained": len(self.unexplained),
             "comparisons": [c.as_dict() for c in self.comparisons], "seconds": round(self.seconds, 1),
+            "phases": {name: round(seconds, 1) for name, seconds in self.phases.items()},
         }

@@ -176,11 +176,15 @@ def _copy_rows(connection: sa.Connection, table: sa.Table, records: list[dict[st
     from psycopg.types.json import Json
 
     columns = list(records[0])
-    json_columns = {c.name for c in table.columns if isinstance(c.type, sa.JSON)}
+    json_at = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, sa.JSON)]
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns)))
     with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
         for record in records:
-            copy.write_row([Json(record[c]) if c in json_columns and record[c] is not None else record[c] for c in columns])
+            row = [record[c] for c in columns]
+            for i in json_at:
+                if row[i] is not None:
+                    row[i] = Json(row[i])
+            copy.write_row(row)
 
 
 def replace_rows(
