@@ -3,6 +3,7 @@ trap planted (legacy/generate.py), into real SQLite, PostgreSQL and MariaDB targ
 
 from __future__ import annotations
 
+import gc
 from datetime import date, datetime
 
 import dagster as dg
@@ -127,6 +128,7 @@ def test_verification_explains_every_difference_and_a_second_import_changes_noth
     assert first.committed and not first.unexplained
     assert list(first.phases) == ["read, repair and write", "verification", "legacy model vs ours", "commit"]
     assert sum(first.phases.values()) == pytest.approx(first.seconds) and "verification" in first.render().splitlines()[0]
+    assert gc.isenabled()
     differing = {(c.course_id, c.target) for c in first.differences}
     assert differing and all(c.quarantined or c.repaired_values for c in first.differences)
     before = _snapshot(target)
@@ -322,6 +324,7 @@ def test_a_bad_source_fails_before_anything_is_written_naming_what_is_missing(ba
 def test_an_unreachable_source_fails_without_printing_its_password(target, capsys, tmp_path, monkeypatch):
     with pytest.raises(LegacySourceError, match=r"cannot reach the V1 database at mysql\+pymysql://legacy:\*\*\*@127.0.0.1:1/v1"):
         import_v1("mysql+pymysql://legacy:s3cret-pw@127.0.0.1:1/v1", target, now=NOW)
+    assert gc.isenabled()  # the import pauses the cycle collector; a failed one turns it back on
     monkeypatch.setenv("DROPOUT_DB_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     assert main(["legacy", "import", "--source", "mysql+pymysql://legacy:s3cret-pw@127.0.0.1:1/v1"]) == 2
     out = capsys.readouterr()
