@@ -15,12 +15,13 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import groupby
 
 import numpy as np
 import sqlalchemy as sa
 
+from dropout_pipeline.clock import utc_now
 from dropout_pipeline.legacy.compare import compare_with_ours
 from dropout_pipeline.legacy.contract import RAW_DATA, V1Table, check_source
 from dropout_pipeline.legacy.read import open_source, shown, stream_rows
@@ -41,10 +42,6 @@ class UnexplainedDifferences(Exception):
     def __init__(self, report: ImportReport):
         super().__init__(f"{len(report.unexplained)} unexplained differences: the import was rolled back")
         self.report = report
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
 class _Existing:
@@ -277,7 +274,7 @@ def import_v1(source_url: str, target: sa.Engine, dry_run: bool = False, levels:
     LegacySourceError before any write when the source is unreachable or not V1, and
     UnexplainedDifferences (after rolling back) when the verification finds one."""
     started = time.monotonic()
-    now = now or _utc_now()
+    now = now or utc_now().replace(microsecond=0)  # V1's DATETIME holds whole seconds
     report = ImportReport(shown(source_url), shown(target.url), dry_run)
     with _cyclic_gc_paused(), open_source(source_url) as source:
         shape = check_source(source)
