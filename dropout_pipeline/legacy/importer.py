@@ -28,7 +28,7 @@ from dropout_pipeline.legacy.read import open_source, shown, stream_rows
 from dropout_pipeline.legacy.report import ImportReport
 from dropout_pipeline.legacy.transform import (
     FEATURES, MISSING_VALUE, NO_COURSE, PREDICTIONS, SIDE_TARGETS, TRAINING, Cleaned, Quarantined, Target, clean_row,
-    find_duplicates, required_columns, semester_of, source_values,
+    find_duplicates, semester_of, source_values,
 )
 from dropout_pipeline.legacy.verify import Checks, read_back
 from dropout_pipeline.predictions.score import RiskLevels
@@ -95,12 +95,7 @@ class _Import:
         self.enrolled: set[tuple[str, int]] | None = None
         self.legacy_scores: dict[tuple[str, int], tuple[float, float | None]] = {}
         self.outcomes: dict[tuple[str, int], tuple[bool, bool]] = {}
-        every = (PREDICTIONS, TRAINING, FEATURES, *SIDE_TARGETS.values())
-        self.required = {t.name: [t.columns.index(c) for c in required_columns(t)] for t in every}
-        self.constants = {t.name: t.constants(now) for t in every}
-        self.names = {t.name: [c.target for c in t.columns] for t in every}
-        self.sources = {t.name: {c.source for c in t.columns} for t in every}
-        self.key_positions = {t.name: [i for i, c in enumerate(t.columns) if c.target in t.key] for t in every}
+        self.constants = {t.name: t.constants(now) for t in (PREDICTIONS, TRAINING, FEATURES, *SIDE_TARGETS.values())}
 
     # --- bookkeeping ------------------------------------------------------------------
     def quarantine(self, table: V1Table, raw: dict, part: str, reason: str, detail: str) -> None:
@@ -127,8 +122,8 @@ class _Import:
         `source_digest`: the source row's, which is the expected one when nothing was repaired."""
         values = target.values(cleaned.values)
         check = self.checks.of(course_id, target.name)
-        if any(values[i] is None for i in self.required[target.name]):
-            missing = sorted({target.columns[i].source for i in self.required[target.name] if values[i] is None})
+        if missing_at := [i for i in target.required_positions if values[i] is None]:
+            missing = sorted({target.columns[i].source for i in missing_at})
             self.quarantine(RAW_DATA if target.source == "raw_data" else _v1(target.source), raw, target.part, MISSING_VALUE,
                             f"{', '.join(missing)} missing (NULL, or a zero or impossible date), which {target.table.name} requires")
             check.quarantined += 1
@@ -136,15 +131,14 @@ class _Import:
         digest = source_digest if source_digest is not None and not cleaned.repairs else target.digest(values)
         check.expected.add(digest)
         if cleaned.repairs:
-            sources = self.sources[target.name]
-            check.repaired_values += sum(1 for column, _ in cleaned.repairs if column in sources)
-        key = (course_id, *(values[i] for i in self.key_positions[target.name]))
+            check.repaired_values += sum(1 for column, _ in cleaned.repairs if column in target.source_columns)
+        key = (course_id, *(values[i] for i in target.key_positions))
         if key in self.existing.keys[target.name]:
             check.kept_existing += 1
             self.report.already_there[target.table.name] += 1
             return True
         self.existing.keys[target.name].add(key)
-        row = dict(zip(self.names[target.name], values))
+        row = dict(zip(target.names, values))
         row["course_id"] = course_id
         row.update(self.constants[target.name])
         if extra:
@@ -296,12 +290,11 @@ def import_v1(source_url: str, target: sa.Engine, dry_run: bool = False, levels:
                     work.flush(dry_run)
                 report.tables_read[table.name] = read
             work.flush(dry_run, force=True)
-            lap = _stopwatch(report, started)
-            lap("read, repair and write")
+            _end_phase(report, "read, repair and write", started)
             _verify(work, connection, targets, course_ids, dry_run)
-            lap("verification")
+            _end_phase(report, "verification", started)
             report.comparisons = compare_with_ours(connection, work.legacy_scores, work.outcomes)
-            lap("legacy model vs ours")
+            _end_phase(report, "legacy model vs ours", started)
             if dry_run:
                 connection.rollback()
                 return report
@@ -309,7 +302,7 @@ def import_v1(source_url: str, target: sa.Engine, dry_run: bool = False, levels:
                 connection.rollback()
                 raise UnexplainedDifferences(report)
             connection.commit()
-            lap("commit")
+            _end_phase(report, "commit", started)
             report.committed = True
     return report
 
@@ -330,16 +323,10 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _stopwatch(report: ImportReport, started: float):
-    """Records, at each call, the phase just ended and the time so far in the report."""
-    last = [started]
-
-    def lap(phase: str) -> None:
-        now = time.monotonic()
-        report.phases[phase] = now - last[0]
-        report.seconds, last[0] = now - started, now
-
-    return lap
+def _end_phase(report: ImportReport, phase: str, started: float) -> None:
+    """The phase just ended takes the time since the previous one; the total so far is updated."""
+    report.seconds = time.monotonic() - started
+    report.phases[phase] = report.seconds - sum(report.phases.values())
 
 
 def _verify(work: _Import, connection: sa.Connection, targets: list[Target], course_ids: list[str], dry_run: bool) -> None:

@@ -223,6 +223,24 @@ class Target:
         ints = tuple(i for i, c in enumerate(self.columns) if c.kind == BOOL and isinstance(self.table.c[c.target].type, sa.Integer))
         return sources, dates, ints, tuple(CANON[c.kind] for c in self.columns)
 
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        """The target table's columns, in the order of `values`."""
+        return tuple(c.target for c in self.columns)
+
+    @cached_property
+    def source_columns(self) -> frozenset[str]:
+        return frozenset(c.source for c in self.columns)
+
+    @cached_property
+    def key_positions(self) -> tuple[int, ...]:
+        return tuple(i for i, c in enumerate(self.columns) if c.target in self.key)
+
+    @cached_property
+    def required_positions(self) -> tuple[int, ...]:
+        """Where the values the product requires (NOT NULL) are."""
+        return tuple(self.columns.index(c) for c in required_columns(self))
+
     def values(self, row: dict[str, Any]) -> list[Any]:
         """The target's values of a row, in the target's types (a date of a datetime, 0/1 of a
         bool for an integer column); values a cleaning left as they were pass through."""
