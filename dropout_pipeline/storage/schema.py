@@ -4,6 +4,11 @@ Migrations under `migrations/versions` are generated from this module with Alemb
 autogenerate and are the only way the schema reaches a database. Times are stored as
 naive UTC (`DateTime` without time zone) because SQLite and MariaDB cannot keep an
 offset; the client converts every API timestamp to UTC before it lands here.
+
+Scores, probabilities, and the shares and thresholds they are compared with are `DOUBLE`
+(migration 0010): a bare `sa.Float` is a 4-byte FLOAT on MariaDB, which turned 69.999998
+into 70.0 and tied learners 1e-6 apart. Values as the sources give them (raw tables,
+features) stay `sa.Float`.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ metadata = sa.MetaData(
 )
 
 COURSE_ID = sa.String(255)
+# Scores, probabilities and what they are compared with (migration 0010). SQLite keeps the
+# FLOAT its tables were created with: every REAL there is an 8-byte double whatever its name.
+DOUBLE = sa.Double().with_variant(sa.Float(), "sqlite")
 
 
 def _id() -> sa.Column:
@@ -274,19 +282,19 @@ model_performance = sa.Table(
     sa.Column("snapshot_week", sa.Integer, nullable=True),
     sa.Column("n_samples", sa.Integer, nullable=False),
     sa.Column("n_positive", sa.Integer, nullable=False),
-    sa.Column("roc_auc", sa.Float),
-    sa.Column("pr_auc", sa.Float),
-    sa.Column("accuracy", sa.Float),
-    sa.Column("precision_score", sa.Float),
-    sa.Column("recall_score", sa.Float),
-    sa.Column("f1_score", sa.Float),
-    sa.Column("brier_score", sa.Float),
-    sa.Column("calibration_error", sa.Float),
-    sa.Column("threshold", sa.Float),
+    sa.Column("roc_auc", DOUBLE),
+    sa.Column("pr_auc", DOUBLE),
+    sa.Column("accuracy", DOUBLE),
+    sa.Column("precision_score", DOUBLE),
+    sa.Column("recall_score", DOUBLE),
+    sa.Column("f1_score", DOUBLE),
+    sa.Column("brier_score", DOUBLE),
+    sa.Column("calibration_error", DOUBLE),
+    sa.Column("threshold", DOUBLE),
     sa.Column("confusion_matrix", sa.JSON),
-    sa.Column("worklist_share", sa.Float),  # the riskiest share of each course and week flagged
-    sa.Column("worklist_precision", sa.Float),
-    sa.Column("worklist_recall", sa.Float),
+    sa.Column("worklist_share", DOUBLE),  # the riskiest share of each course and week flagged
+    sa.Column("worklist_precision", DOUBLE),
+    sa.Column("worklist_recall", DOUBLE),
     sa.Column("evaluated_at", sa.DateTime, nullable=False),
 )
 
@@ -297,7 +305,7 @@ course_model_mapping = sa.Table(
     sa.Column("model_name", sa.String(100), nullable=False),
     sa.Column("auto_predict", sa.Boolean, nullable=False, default=True),
     sa.Column("predict_frequency", sa.String(20), nullable=False, default="daily"),
-    sa.Column("worklist_share", sa.Float),  # NULL: modeling.metrics.WORKLIST_SHARE
+    sa.Column("worklist_share", DOUBLE),  # NULL: modeling.metrics.WORKLIST_SHARE
     sa.Column("updated_at", sa.DateTime, nullable=False),
 )
 
@@ -309,8 +317,8 @@ predictions = sa.Table(
     *_learner_columns(),
     sa.Column("model_name", sa.String(100), nullable=False),
     sa.Column("model_version", sa.Integer, nullable=False),
-    sa.Column("fail_risk_score", sa.Float, nullable=False),
-    sa.Column("dropout_risk_score", sa.Float),
+    sa.Column("fail_risk_score", DOUBLE, nullable=False),
+    sa.Column("dropout_risk_score", DOUBLE),
     sa.Column("risk_level", sa.String(10), nullable=False),
     sa.Column("snapshot_date", sa.Date, nullable=False),
     sa.Column("snapshot_grade", sa.Float),
@@ -431,10 +439,10 @@ engagement_anomalies = sa.Table(
     metadata,
     *_learner_columns(),
     sa.Column("snapshot_date", sa.Date, nullable=False),
-    sa.Column("score", sa.Float),  # 0-1, 1 = most unusual; NULL: too few learners to call one unusual
+    sa.Column("score", DOUBLE),  # 0-1, 1 = most unusual; NULL: too few learners to call one unusual
     sa.Column("is_flagged", sa.Boolean, nullable=False),
-    sa.Column("threshold", sa.Float),
-    sa.Column("reliability", sa.Float, nullable=False),  # how far the score is trusted as evidence of risk (0: not at all)
+    sa.Column("threshold", DOUBLE),
+    sa.Column("reliability", DOUBLE, nullable=False),  # how far the score is trusted as evidence of risk (0: not at all)
     sa.Column("features", sa.JSON, nullable=False),
     sa.Column("computed_at", sa.DateTime, nullable=False),
     sa.UniqueConstraint("user_id", "course_id"),
@@ -447,12 +455,12 @@ anomaly_thresholds = sa.Table(
     "anomaly_thresholds",
     metadata,
     sa.Column("training_rows", sa.Integer, primary_key=True),
-    sa.Column("threshold", sa.Float),  # NULL: none could be chosen, nobody is flagged (note says why)
-    sa.Column("reliability", sa.Float, nullable=False),
-    sa.Column("f1", sa.Float),
-    sa.Column("precision", sa.Float),
-    sa.Column("recall", sa.Float),
-    sa.Column("flagged_share", sa.Float),
+    sa.Column("threshold", DOUBLE),  # NULL: none could be chosen, nobody is flagged (note says why)
+    sa.Column("reliability", DOUBLE, nullable=False),
+    sa.Column("f1", DOUBLE),
+    sa.Column("precision", DOUBLE),
+    sa.Column("recall", DOUBLE),
+    sa.Column("flagged_share", DOUBLE),
     sa.Column("courses", sa.JSON, nullable=False),
     sa.Column("rows", sa.Integer, nullable=False),  # the week-end rows it was chosen on
     sa.Column("note", sa.String(500), nullable=False),
@@ -468,10 +476,10 @@ evidence_fusion = sa.Table(
     metadata,
     *_learner_columns(),
     sa.Column("snapshot_date", sa.Date, nullable=False),
-    sa.Column("belief", sa.Float, nullable=False),
-    sa.Column("plausibility", sa.Float, nullable=False),
-    sa.Column("uncertainty", sa.Float, nullable=False),
-    sa.Column("conflict", sa.Float, nullable=False),
+    sa.Column("belief", DOUBLE, nullable=False),
+    sa.Column("plausibility", DOUBLE, nullable=False),
+    sa.Column("uncertainty", DOUBLE, nullable=False),
+    sa.Column("conflict", DOUBLE, nullable=False),
     sa.Column("rule", sa.String(10), nullable=False),  # dempster | yager
     sa.Column("category", sa.String(20), nullable=False),
     sa.Column("sources", sa.JSON, nullable=False),  # {source: {"at_risk", "not_at_risk", "either"}}
