@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
@@ -14,19 +15,31 @@ CALIBRATION_BINS = 10
 WORKLIST_SHARE = 0.10
 
 
-def worklist_size(learners: int, share: float = WORKLIST_SHARE) -> int:
-    return min(learners, max(1, math.ceil(share * learners))) if learners else 0
+def worklist_size(learners: int, share: float | Fraction = WORKLIST_SHARE) -> int:
+    """How many of `learners` a worklist holds: its `share` rounded up (at least one, at most
+    all). The one rule for the teacher's list (predictions.queries, the web app) and the
+    evaluation's.
+
+    Exact: the share is taken as the decimal it was written as (str of a float is the
+    shortest one that reads back as it), so 7% of 100 learners is 7. On doubles
+    `ceil(0.07 * 100)` is ceil(7.000000000000001), 8."""
+    if not learners:
+        return 0
+    exact = share if isinstance(share, Fraction) else Fraction(str(share))
+    return min(learners, max(1, math.ceil(exact * learners)))
 
 
 def worklist_metrics(y_true: np.ndarray, probability: np.ndarray, lists: np.ndarray, share: float = WORKLIST_SHARE) -> dict:
     """Precision and recall of worklists: within each list (one course on one date), its
     riskiest `share` of learners are flagged; pooled over the lists."""
     y, p = np.asarray(y_true, dtype=int), np.asarray(probability, dtype=float)
+    _, on_list, list_sizes = np.unique(np.asarray(lists), return_inverse=True, return_counts=True)
+    order = np.lexsort((-p, on_list))  # by list, the riskiest first within it (ties: row order)
+    first_of_list = np.concatenate(([0], np.cumsum(list_sizes)[:-1]))
+    place = np.arange(len(y)) - first_of_list[on_list[order]]  # 0 = the riskiest of its list
+    lengths = np.array([worklist_size(int(n), share) for n in list_sizes], dtype=int)
     flagged = np.zeros(len(y), dtype=bool)
-    for key in np.unique(lists):
-        members = np.flatnonzero(lists == key)
-        riskiest = members[np.argsort(-p[members], kind="stable")[: worklist_size(len(members), share)]]
-        flagged[riskiest] = True
+    flagged[order[place < lengths[on_list[order]]]] = True
     positives = int(y.sum())
     return {
         "worklist_share": share,
@@ -77,13 +90,19 @@ def classification_metrics(y_true, probability, threshold: float) -> dict:
     }
 
 
+def worklist_keys(rows: pd.DataFrame) -> np.ndarray:
+    """Which worklist each row is on: its course and snapshot date, as a teacher gets them (a
+    course's days 1, 4 and 7 of a week are three lists, not one of three times the size)."""
+    return rows.groupby(["course_id", "snapshot_date"], sort=False, dropna=False).ngroup().to_numpy()
+
+
 def evaluation_rows(holdout: pd.DataFrame, y_true: pd.Series, probability: np.ndarray, threshold: float) -> list[dict]:
     """Metrics for all held-out rows, per snapshot week, and per held-out course; worklists
-    are drawn per course and week, as a teacher gets them."""
+    are drawn per course and snapshot date (worklist_keys) and pooled within each row."""
     y = np.asarray(y_true, dtype=int)
     p = np.asarray(probability, dtype=float)
     weeks, courses = holdout["snapshot_week"].to_numpy(), holdout["course_id"].to_numpy()
-    lists = np.char.add(np.char.add(courses.astype(str), "|"), weeks.astype(str))
+    lists = worklist_keys(holdout)
 
     def row(course: str, week: int | None, mask: np.ndarray) -> dict:
         return {"course_id": course, "snapshot_week": week, **classification_metrics(y[mask], p[mask], threshold),

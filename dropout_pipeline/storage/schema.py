@@ -292,7 +292,7 @@ model_performance = sa.Table(
     sa.Column("calibration_error", DOUBLE),
     sa.Column("threshold", DOUBLE),
     sa.Column("confusion_matrix", sa.JSON),
-    sa.Column("worklist_share", DOUBLE),  # the riskiest share of each course and week flagged
+    sa.Column("worklist_share", DOUBLE),  # the riskiest share of each course and snapshot date flagged (metrics.worklist_keys)
     sa.Column("worklist_precision", DOUBLE),
     sa.Column("worklist_recall", DOUBLE),
     sa.Column("evaluated_at", sa.DateTime, nullable=False),
