@@ -2,11 +2,14 @@
 
 The simulator serves two past semesters of finished courses and a rolling intake of
 courses (4 to 10 weeks each) that start and finish on different dates around the first
-day. Each simulated day, the platform's clock moves and the product does what the daemon
+day, as a platform that lists no course before its start (a course is unknown, 404, as
+of any earlier day: the replay's witness of the day before the start included). Each simulated day, the platform's clock moves and the product does what the daemon
 would do that day (`run_day`: the lifecycle sensor until quiet, the 02:00 retrain, the
 sensor's 06:00 refreshes), on SQLite. Printed per day: wall time, rows frozen, models trained, and
 the prediction coverage of the running courses: learners the platform lists as enrolled
-that day who have a prediction made that day (target: 100% every day). Exits 1 when a run
+at the end of the day a refresh scores (yesterday: the feature dictionary's one moment per
+row) who have a prediction made that day for it (target: 100% every day; a course on its
+start day has no whole day to score yet). Exits 1 when a run
 failed or a day's coverage fell short.
 
     .venv/bin/python -m benchmarks.semester [--days 120] [--courses 12] [--profile default|realistic]
@@ -27,6 +30,7 @@ import sqlalchemy as sa
 
 from dropout_pipeline.cycle import run_day
 from dropout_pipeline.definitions import build_definitions
+from dropout_pipeline.features.calendar import scored_day
 from dropout_pipeline.defs.resources import AlertWebhookResource, ClockResource, DatabaseResource, PipelineSettings, SourceApiResource
 from dropout_pipeline.ingestion.pull import pull_mooc_table
 from dropout_pipeline.lifecycle.facts import platform_catalogue
@@ -41,18 +45,24 @@ FIRST_DAY = date(2026, 11, 23)
 
 
 def running_courses(settings, day: date) -> list[str]:
-    return [entry.calendar.course_id for entry in platform_catalogue(settings, day) if state_of(entry.calendar, day) is CourseState.RUNNING]
+    """Courses running on `day` with a whole day to score (not on their start day)."""
+    return [
+        entry.calendar.course_id for entry in platform_catalogue(settings, day)
+        if state_of(entry.calendar, day) is CourseState.RUNNING and day >= entry.calendar.first_refresh_day()
+    ]
 
 
 def coverage(engine: sa.Engine, settings, courses: list[str], day: date) -> tuple[int, int]:
-    """(learners predicted today, learners the platform lists as enrolled today) over `courses`."""
+    """(learners predicted today, learners the platform lists as enrolled at the end of the day
+    a refresh today scores) over `courses`."""
     predicted = enrolled = 0
     p = schema.predictions
+    scored_on = scored_day(day)
     with engine.connect() as connection:
         for course_id in courses:
-            listed = {row["user_id"] for row in pull_mooc_table(settings, "enrollments", course_id, day).tables["enrollments"]}
+            listed = {row["user_id"] for row in pull_mooc_table(settings, "enrollments", course_id, scored_on).tables["enrollments"]}
             scored = set(connection.execute(
-                sa.select(p.c.user_id).where(p.c.course_id == course_id, p.c.is_latest.is_(True), p.c.snapshot_date == day)
+                sa.select(p.c.user_id).where(p.c.course_id == course_id, p.c.is_latest.is_(True), p.c.snapshot_date == scored_on)
             ).scalars())
             predicted, enrolled = predicted + len(listed & scored), enrolled + len(listed)
     return predicted, enrolled
@@ -73,6 +83,7 @@ def main() -> None:
     world = ["--profile", args.profile, "--today", FIRST_DAY.isoformat(), "--past-semesters", "2", "--courses-per-semester", "2", "--running-courses", "0",
              "--rolling-courses", str(args.courses), "--rolling-span-days", str(args.days), "--min-learners", "40", "--max-learners", "160"]
     with simulator_process(world) as simulator, tempfile.TemporaryDirectory() as folder:
+        httpx.post(f"{simulator.base_url}/_sim/faults", json={"unlisted_before_start": True}, timeout=10).raise_for_status()
         engine = engine_for(f"sqlite:///{Path(folder) / 'semester.db'}")
         source_api = SourceApiResource(mooc_url=simulator.mooc_url, mooc_session_id=DEFAULT_SESSION_ID, h5p_url=simulator.h5p_url,
                                        h5p_token=DEFAULT_TOKEN, concurrency=32)

@@ -1,9 +1,10 @@
 """Features: exact values, no leakage, idempotent history, and checks that bite."""
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -285,3 +286,72 @@ def test_weeks_before_anyone_enrolled_need_no_training_rows_but_every_later_week
     assert not gap.passed and gap.metadata["missing_weeks"] == [2]
     beyond = validation.every_week_covered(rows([2, 3, 4, 5]), training_weeks(calendar), weeks_with_learners(calendar, first_enrolment))
     assert not beyond.passed and beyond.metadata["unexpected_weeks"] == [5]
+
+
+@pytest.mark.parametrize("database", ["sqlite_url", "postgres_url"])
+def test_a_row_built_at_six_in_the_morning_describes_the_same_moment_as_the_replayed_training_row(simulator, instance, tmp_path, request, database):
+    """The daemon refreshes from 06:00 (the platform's clock and the product's both there); the
+    row it scores must mean what the training row replayed for its snapshot date means, once
+    the course is over and frozen. Tolerance: none beyond float rounding (1e-9), on a platform
+    that honours `as_of` (feature dictionary: one moment per row)."""
+    from dropout_pipeline.defs.resources import ClockResource
+    from dropout_pipeline.features.replay import replay_course
+    from dropout_pipeline.storage.feature_tables import read_current_features
+    from dropout_pipeline.storage.raw_tables import read_course
+    from dropout_pipeline_tests.conftest import TODAY
+
+    database_url = request.getfixturevalue(database)
+    course_id = course_ids(simulator)[1][0]
+    instance.add_dynamic_partitions("courses", [course_id])
+    simulator.control("clock", {"today": f"{TODAY}T06:00"})
+    defs = build_definitions({**resources_for(simulator, database_url, tmp_path / "models"), "clock": ClockResource(today=f"{TODAY}T06:00")})
+    selection = ["enrollments", "mooc_grades", "mooc_progress", "mooc_discussions", "h5p_scores", "h5p_scores_summary",
+                 "video_progress", "video_progress_summary", "dashboard_summary", "student_features"]
+    refresh = defs.resolve_job_def("course_refresh").execute_in_process(instance=instance, partition_key=course_id, asset_selection=[dg.AssetKey(s) for s in selection])
+    assert refresh.success
+    with engine_for(database_url).connect() as connection:
+        serving = read_current_features(connection, course_id)
+        course = read_course(connection, course_id)
+    (day,) = set(pd.to_datetime(serving["snapshot_date"]).dt.date)
+
+    # The course ends; the freeze replays the snapshot date the refresh scored, from a platform that has seen everything since.
+    simulator.control("clock", {"today": "2026-12-21T00:30"})
+    replay = replay_course(api_resource(simulator).client_settings(), course, CourseCalendar(course_id, course["start"], course["end"]), [day], lambda _: None)
+    training = replay.snapshots[0][1]
+    serving, training = (frame.set_index("user_id").sort_index() for frame in (serving, training))
+    assert list(serving.index) == list(training.index) and len(serving) > 0
+    differ = {}
+    for name in FEATURE_NAMES:
+        left, right = serving[name], training[name]
+        if left.dtype == object:
+            same = (left == right).all()
+        else:
+            same = np.allclose(left.astype(float), right.astype(float), rtol=0, atol=1e-9, equal_nan=True)
+        if not same:
+            differ[name] = int((left != right).sum())
+    assert differ == {}, f"features that differ between the 06:00 row and the replayed one (learners): {differ}"
+    assert day == TODAY - timedelta(days=1)  # the rule: the last whole day, up to the night before
+
+
+def test_stamps_a_platform_ignoring_as_of_gives_after_the_snapshot_count_as_at_its_end_not_as_negative_days():
+    """A refresh scores the end of yesterday; a platform that ignores `as_of` also answers what
+    happened this morning. Those times count as at the end of the snapshot date (0 days ago),
+    and the row still passes its checks, instead of failing every refresh on negative days."""
+    tables, courses = hand_made_tables()
+    features = build_features(tables, courses, date(2026, 10, 1)).set_index("user_id")  # A watched a video on 10-03 00:00
+    assert features.loc[1, "video_days_since_last_watch"] == 0.0 and features.loc[1, "days_since_last_activity"] == 0.0
+    assert validation.validate_features(features.reset_index()).passed
+
+
+def test_a_course_is_frozen_from_a_platform_that_lists_no_course_before_its_start(simulator, instance, sqlite_url, tmp_path):
+    """The replay's witness, the day before the start, is answered 404 by such a platform (the
+    contract's answer for a course it does not know yet): an answer as of that day all the same."""
+    defs = build_definitions(resources_for(simulator, sqlite_url, tmp_path / "models"))
+    course_id = course_ids(simulator)[0][0]
+    instance.add_dynamic_partitions("courses", [course_id])
+    simulator.state.set_faults(Faults(unlisted_before_start=True))
+    result = defs.resolve_job_def("course_history").execute_in_process(instance=instance, partition_key=course_id, raise_on_error=False)
+    failures = [root_cause(e.step_failure_data.error) for e in result.all_events if e.is_step_failure]
+    assert result.success, failures
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"schema_and_labels": True, "every_week_covered": True, "label_balance": True}

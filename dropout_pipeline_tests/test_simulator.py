@@ -113,3 +113,59 @@ def test_realistic_learners_rush_before_deadlines_unenrol_and_vary_wildly():
     assert views.enrollment(learners, learners.index_of[inactive[0]["user_id"]], first - 1)["is_active"]  # active before leaving
     posts = np.sort([len(days) for days in learners.post_days])[::-1]
     assert posts[: len(posts) // 10].sum() > 0.35 * posts.sum()  # a tenth of the learners write over a third of the forum
+
+
+def _stamps(simulator, course_id: str, as_of: str | None = None) -> list[str]:
+    """Every time the platform answers for a course's learners: last activity, H5P finishes, video watching."""
+    import httpx
+
+    from dropout_pipeline.simulator.server import DEFAULT_SESSION_ID, DEFAULT_TOKEN
+    from dropout_pipeline.source_api.client import encode_course_id
+
+    query = {"page_size": 1000, **({"as_of": as_of} if as_of else {})}
+    course = encode_course_id(course_id)
+    with httpx.Client(base_url=simulator.base_url, timeout=10) as http:
+        progress = http.get(f"/mooc/export/student-progress/{course}/", params=query, cookies={"sessionid": DEFAULT_SESSION_ID}).json()["results"]
+        stamps = [row["last_activity"] for row in progress if row["last_activity"]]
+        for row in progress:
+            headers = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}
+            stamps += [s["finished_at"] for s in http.get(f"/h5p/scores/{row['user_id']}/{course}", params=query, headers=headers).json()["scores"]]
+            stamps += [v["last_watched_at"] for v in http.get(f"/h5p/video-progress/{row['user_id']}/{course}", params=query, headers=headers).json()["videos"]]
+    return stamps
+
+
+def test_without_as_of_the_platform_answers_the_state_at_its_clocks_time_of_day_not_the_whole_day(simulator):
+    """A platform asked at 06:00 has seen only the night's activity of that day: without `as_of`
+    (and for an `as_of` of today, not over yet) it answers the present, moved by /_sim/clock."""
+    course_id = course_ids_running(simulator)
+    simulator.control("clock", {"today": f"{TODAY}T06:00"})
+    at_six = _stamps(simulator, course_id)
+    assert at_six == _stamps(simulator, course_id, as_of=TODAY.isoformat())  # today is not over: the present
+    assert max(at_six) <= f"{TODAY}T06:00:00+07:00"
+    simulator.control("clock", {"today": f"{TODAY}T23:59"})
+    at_night = _stamps(simulator, course_id)
+    assert max(at_night) > f"{TODAY}T06:00:00+07:00"  # the day's work, seen only once done
+    assert max(_stamps(simulator, course_id, as_of=(TODAY - timedelta(days=1)).isoformat())) < f"{TODAY}T00:00:00+07:00"  # a day over: all of it
+
+
+def course_ids_running(simulator) -> str:
+    return next(c.course_id for c in simulator.state.listed_courses() if c.start <= TODAY <= c.end)
+
+
+def test_a_platform_that_lists_no_course_before_its_start_answers_404_for_any_day_before_it():
+    import httpx
+
+    from dropout_pipeline.simulator.runner import simulator_thread
+    from dropout_pipeline.simulator.server import DEFAULT_SESSION_ID, Faults, SimulatorState
+    from dropout_pipeline.source_api.client import encode_course_id
+
+    with simulator_thread(SimulatorState(world=SMALL_WORLD, faults=Faults(unlisted_before_start=True))) as simulator, httpx.Client(base_url=simulator.base_url, cookies={"sessionid": DEFAULT_SESSION_ID}, timeout=10) as http:
+        upcoming = simulator.control("courses", {"n_learners": 30, "start": (TODAY + timedelta(days=7)).isoformat()})["course_id"]
+        running = course_ids_running(simulator)
+        start = next(c.start for c in simulator.state.listed_courses() if c.course_id == running)
+        listed = {c["course_id"] for c in http.get("/mooc/courses/", params={"page_size": 1000}).json()["results"]}
+        assert running in listed and upcoming not in listed
+        grades = f"/mooc/export/student-grades/{encode_course_id(running)}/"
+        assert http.get(grades, params={"as_of": (start - timedelta(days=1)).isoformat()}).status_code == 404
+        assert http.get(grades, params={"as_of": start.isoformat()}).status_code == 200
+        assert http.get(f"/mooc/export/student-grades/{encode_course_id(upcoming)}/").status_code == 404

@@ -41,12 +41,16 @@ def _calendar(database: DatabaseResource, course_id: str) -> tuple[dict, CourseC
     ],
 )
 def student_features(context: dg.AssetExecutionContext, clock: ClockResource, database: DatabaseResource) -> dg.MaterializeResult:
-    """One row per enrolled learner of the course with every documented feature, as of
-    today. Also records them in `student_features_daily`: what this day's predictions saw
-    (never training data: that comes only from the replay)."""
+    """One row per enrolled learner of the course with every documented feature, as of the
+    end of yesterday (the last day that has ended: what a training row of that snapshot date
+    means too; the ingestion asked the platform `as_of` it). Also records them in
+    `student_features_daily`: what this day's predictions saw (never training data: that
+    comes only from the replay)."""
     course_id = context.partition_key
     course, calendar = _calendar(database, course_id)
-    snapshot_date = clock.clock().today()
+    snapshot_date = clock.scored_day()
+    if snapshot_date < calendar.start_date:
+        raise dg.Failure(f"{course_id} starts on {calendar.start_date}: none of its days has ended, so there is nothing to score yet (first refresh on {calendar.first_refresh_day()})")
     with database.engine().connect() as connection:
         tables = read_raw_columns(connection, INPUT_COLUMNS, course_id)
     features = build_features(tables, pd.DataFrame([course]), snapshot_date)

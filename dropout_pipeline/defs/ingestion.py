@@ -1,11 +1,16 @@
 """Ingestion assets: one per raw table, partitioned by course.
 
+A course's data is asked `as_of` the day a refresh today scores: yesterday, the last day
+that has ended (ClockResource.scored_day; the feature dictionary's one moment per row).
+The catalogue is asked for today: which courses exist now.
+
 Each pull is fetched and validated completely in memory, then swapped in within one
 transaction: a failed or malformed pull leaves the course's previous data intact. A
 learner who unenrolled between the enrolment pull and their H5P calls answers 404:
 left out of that pull and counted in its metadata (`learners_not_found`), not fatal.
 """
 
+from datetime import timedelta
 
 import dagster as dg
 
@@ -13,6 +18,7 @@ from dropout_pipeline.clock import utc_now
 from dropout_pipeline.dagster_metadata import pull_metadata
 from dropout_pipeline.defs.partitions import courses_partitions
 from dropout_pipeline.defs.resources import ClockResource, DatabaseResource, SourceApiResource
+from dropout_pipeline.features.calendar import CourseCalendar
 from dropout_pipeline.ingestion.pull import find_course, pull_catalog, pull_h5p_tables, pull_mooc_table
 from dropout_pipeline.ingestion.rows import course_row
 from dropout_pipeline.storage.raw_tables import enrolled_user_ids, read_course, replace_course_tables, upsert_course
@@ -46,10 +52,13 @@ def enrollments(
     course_id = context.partition_key
     settings = source_api.client_settings()
     catalog, catalog_stats = pull_catalog(settings, clock.as_of())
-    course = find_course(catalog, course_id)
-    pull = pull_mooc_table(settings, "enrollments", course_id, clock.as_of())
+    course = course_row(find_course(catalog, course_id), utc_now())
+    first_refresh = CourseCalendar(course_id, course["start"], course["end"]).first_refresh_day()
+    if clock.clock().today() < first_refresh:
+        raise dg.Failure(f"{course_id} starts on {first_refresh - timedelta(days=1)}: none of its days has ended, so there is nothing to pull yet (first refresh on {first_refresh})")
+    pull = pull_mooc_table(settings, "enrollments", course_id, clock.scored_day())
     with database.engine().begin() as connection:
-        upsert_course(connection, course_row(course, utc_now()))
+        upsert_course(connection, course)
         replace_course_tables(connection, course_id, pull.tables)
     pull.stats.calls += catalog_stats.calls
     return dg.MaterializeResult(metadata=pull_metadata(pull.tables["enrollments"], pull.stats))
@@ -60,7 +69,7 @@ def _mooc_table_asset(table: str, description: str) -> dg.AssetsDefinition:
     def _asset(
         context: dg.AssetExecutionContext, source_api: SourceApiResource, clock: ClockResource, database: DatabaseResource
     ) -> dg.MaterializeResult:
-        pull = pull_mooc_table(source_api.client_settings(), table, context.partition_key, clock.as_of())
+        pull = pull_mooc_table(source_api.client_settings(), table, context.partition_key, clock.scored_day())
         with database.engine().begin() as connection:
             replace_course_tables(connection, context.partition_key, pull.tables)
         return dg.MaterializeResult(metadata=pull_metadata(pull.tables[table], pull.stats))
@@ -82,7 +91,7 @@ def _h5p_tables_asset(name: str, tables: tuple[str, ...], description: str) -> d
             if read_course(connection, course_id) is None:
                 raise dg.Failure(f"course {course_id} is not stored: materialize `enrollments` for it first")
             user_ids = enrolled_user_ids(connection, course_id)
-        pull = pull_h5p_tables(source_api.client_settings(), tables, course_id, user_ids, clock.as_of())
+        pull = pull_h5p_tables(source_api.client_settings(), tables, course_id, user_ids, clock.scored_day())
         with database.engine().begin() as connection:
             replace_course_tables(connection, course_id, pull.tables)
         for table in tables:

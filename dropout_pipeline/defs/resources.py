@@ -18,6 +18,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from dropout_pipeline.clock import Clock
+from dropout_pipeline.features.calendar import scored_day
 from dropout_pipeline.source_api.client import ClientSettings
 from dropout_pipeline.storage.database import DEFAULT_DATA_DIR, default_database_url, engine_for
 
@@ -89,8 +90,14 @@ class ClockResource(dg.ConfigurableResource):
         return Clock.pinned_at(self.timezone, self.today)
 
     def as_of(self) -> date | None:
-        """The date live pulls ask the platform for: the pinned date, or None for its present."""
+        """The date the catalogue is asked for (which courses exist): the pinned date, or None
+        for the platform's present."""
         return self.clock().pinned_day
+
+    def scored_day(self) -> date:
+        """The snapshot date of a refresh today, and the `as_of` its pulls of a course's data ask
+        for: yesterday, the last day that has ended (features.calendar.scored_day)."""
+        return scored_day(self.clock().today())
 
 
 class PipelineSettings(dg.ConfigurableResource):

@@ -3,7 +3,8 @@
 Works on any number of courses at once (the cohort features group by course), fully
 vectorised, and uses only the raw tables it is given plus the snapshot date: every
 "days since" is measured to the end of the snapshot date, never to "now", so a
-replayed snapshot equals what the live pipeline would have computed on that day.
+replayed snapshot equals the row the live pipeline scored for that day (a refresh
+scores the end of yesterday: the feature dictionary's one moment per row).
 Learners with no activity get zeros (counts) or nulls (undefined ratios and recency).
 """
 
@@ -25,6 +26,13 @@ DAY = np.timedelta64(1, "D")
 
 def _days(later: pd.Series, earlier: pd.Series | datetime) -> pd.Series:
     return (pd.to_datetime(later) - pd.to_datetime(earlier)) / DAY
+
+
+def _days_ago(reference: pd.Timestamp, stamps: pd.Series) -> pd.Series:
+    """Days from each stamp to the end of the snapshot date. A platform that ignores `as_of`
+    also answers what happened after it (a refresh runs the morning after the day it scores):
+    such a stamp counts as at the end of the day, 0 days ago, never as negative days."""
+    return _days(reference, stamps).clip(lower=0)
 
 
 # What the builder reads: the per-learner summaries, the timed events of the per-content
@@ -74,9 +82,9 @@ def build_features(tables: Mapping[str, pd.DataFrame], courses: pd.DataFrame, sn
     snapshot = pd.Timestamp(snapshot_date)
     duration_days = (end_date - start_date) / DAY + 1
     elapsed_days = (snapshot - start_date) / DAY + 1
-    days_enrolled = _days(reference, frame["created"])
+    days_enrolled = _days_ago(reference, frame["created"])
     days_in_course = np.minimum(days_enrolled, _days(reference, frame["start"]).clip(lower=0))
-    since_activity = _days(reference, frame["last_activity"])
+    since_activity = _days_ago(reference, frame["last_activity"])
     zero = lambda column: frame[column].fillna(0)  # noqa: E731 - counts: no record means none
     entry = np.maximum(pd.to_datetime(frame["created"]), pd.to_datetime(frame["start"]))
     activity = activity_features(frame[KEY].assign(entry=entry, start=pd.to_datetime(frame["start"])), learner_events(tables, reference), reference)
@@ -119,13 +127,13 @@ def build_features(tables: Mapping[str, pd.DataFrame], courses: pd.DataFrame, sn
             "h5p_completion_rate": (zero("completed_contents") / frame["h5p_total_contents"].where(frame["h5p_total_contents"] > 0)).fillna(0).clip(0, 1),
             "h5p_score_percentage": frame["overall_percentage"].where(zero("total_contents") > 0),
             "h5p_avg_attempts": frame["avg_attempts"],
-            "h5p_days_since_last_finish": _days(reference, frame["last_finished_at"]),
+            "h5p_days_since_last_finish": _days_ago(reference, frame["last_finished_at"]),
             "video_total_videos": zero("video_total_videos").astype(int),
             "video_completed_videos": zero("completed_videos").astype(int),
             "video_in_progress_videos": zero("in_progress_videos").astype(int),
             "video_watch_time_minutes": zero("total_watched_time") / 60,
             "video_watch_ratio": (frame["total_watched_time"] / frame["total_duration"].where(frame["total_duration"] > 0)).clip(0, 1),
-            "video_days_since_last_watch": _days(reference, frame["last_watched_at"]),
+            "video_days_since_last_watch": _days_ago(reference, frame["last_watched_at"]),
             "dashboard_overall_completion": zero("overall_completion"),
             "dashboard_completed_items": zero("completed_items").astype(int),
             **{name: activity[name] for name in activity.columns},

@@ -19,6 +19,15 @@ HALF_DAY = timedelta(hours=12)
 SNAPSHOT_DAYS_OF_WEEK = (1, 4, 7)
 
 
+def scored_day(today: date) -> date:
+    """The snapshot date a refresh on `today` scores: yesterday, the last local day that has
+    ended. A row always describes the end of its snapshot date, in serving as in training
+    (the replay asks `as_of` that date once it is long over), so a refresh at 06:00 asks the
+    platform `as_of` yesterday and labels its rows yesterday, never today's first hours
+    under today's date (docs/feature_dictionary.md: one moment per row)."""
+    return today - timedelta(days=1)
+
+
 def day_of_course_week(course_day):
     """1 to 7: where a day of the course (1 = its first, as `course_day` counts) falls in its
     course week; works on a number, a NumPy array or a pandas Series alike."""
@@ -41,6 +50,11 @@ class CourseCalendar:
 
     def is_finished(self, today: date) -> bool:
         return self.end_date is not None and self.end_date < today
+
+    def first_refresh_day(self) -> date:
+        """The first day a refresh has something to score: the day after the start, once the
+        course's first day has ended (scored_day)."""
+        return self.start_date + timedelta(days=1)
 
     def week_of(self, day: date) -> int:
         """1 for the course's first seven days, 2 for the next seven, and so on."""

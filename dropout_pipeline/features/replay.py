@@ -9,7 +9,11 @@ not others, so each endpoint is judged on its own answers:
 - answers that carry times (enrolments, last activity, H5P finishes, video watching)
   may hold no time after the day asked for;
 - the course-level lists without times (grades, discussions), asked as of the day
-  before the course started, may hold no work by learners not enrolled that day;
+  before the course started, may hold no work by learners not enrolled that day. A
+  platform that does not list a course before its start answers that day 404 (the
+  contract's answer for a course it does not know yet): an answer as of that day too,
+  since it knows the course now; it is taken as "nothing yet" for the endpoints that
+  gave it;
 - answers without times (those two and the H5P dashboard) may not be the same for
   every learner at the first snapshot with learners and at the end, when the timed
   answers show that work was done in between. Grades and discussions are compared so
@@ -160,7 +164,10 @@ def replay_course(
     courses = pd.DataFrame([course])
     before_start = calendar.start_date - timedelta(days=1)
     for number, day in enumerate([before_start, *dates]):
-        pull = pull_course(settings, calendar.course_id, as_of=day)
+        pull = pull_course(settings, calendar.course_id, as_of=day, unknown_course_is_empty=not number)
+        if pull.unknown_course:
+            log(f"{calendar.course_id}: as of {day}, before its start, the platform did not know the course yet (404 from "
+                f"{', '.join(endpoint_of(table) for table in pull.unknown_course)}): taken as nothing done then")
         guard.observe(day, pull.tables)
         calls, retries = calls + pull.stats.calls, retries + pull.stats.retries
         if number:

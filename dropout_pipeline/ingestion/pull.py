@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
 from dropout_pipeline.ingestion import rows
@@ -25,6 +25,7 @@ MAX_NOT_FOUND_SHARE = 0.5
 class Pull:
     tables: dict[str, list[dict]]
     stats: CallStats
+    unknown_course: list[str] = field(default_factory=list)  # tables whose endpoint answered 404 for the course (pull_course)
 
 
 def _now() -> datetime:
@@ -71,11 +72,22 @@ def pull_h5p_tables(
     return Pull({t: rows.H5P_TABLE_ROWS[t][1](course_id, responses, fetched_at) for t in tables}, stats)
 
 
-async def _pull_course(api: SourceApiClient, course_id: str) -> dict[str, list[dict]]:
+async def _pull_course(api: SourceApiClient, course_id: str, unknown: list[str] | None) -> dict[str, list[dict]]:
     """The same endpoints, one by one, as the ingestion assets call: a replayed snapshot is
-    built from exactly what a live refresh would have read that day."""
+    built from exactly what a live refresh would have read that day. With `unknown` (a list),
+    a MOOC list that answers 404 for the course counts as empty and its table is added to it."""
+
+    async def listed(table: str) -> list:
+        try:
+            return await api.mooc_list(rows.MOOC_TABLE_ROWS[table][0], course_id)
+        except NotFoundError:
+            if unknown is None:
+                raise
+            unknown.append(table)
+            return []
+
     mooc_tables = list(rows.MOOC_TABLE_ROWS)
-    answers = await asyncio.gather(*(api.mooc_list(rows.MOOC_TABLE_ROWS[t][0], course_id) for t in mooc_tables))
+    answers = await asyncio.gather(*(listed(t) for t in mooc_tables))
     fetched_at = _now()
     tables = {t: rows.MOOC_TABLE_ROWS[t][1](course_id, records, fetched_at) for t, records in zip(mooc_tables, answers, strict=True)}
     user_ids = [row["user_id"] for row in tables["enrollments"]]
@@ -87,7 +99,13 @@ async def _pull_course(api: SourceApiClient, course_id: str) -> dict[str, list[d
     return tables
 
 
-def pull_course(settings: ClientSettings, course_id: str, as_of: date | None = None) -> Pull:
-    """Every raw table of one course as it was at the end of `as_of` (replays use this)."""
-    tables, stats = run_sync(lambda api: _pull_course(api, course_id), settings, as_of)
-    return Pull(tables, stats)
+def pull_course(settings: ClientSettings, course_id: str, as_of: date | None = None, unknown_course_is_empty: bool = False) -> Pull:
+    """Every raw table of one course as it was at the end of `as_of` (replays use this).
+
+    `unknown_course_is_empty`: a course list answered 404 (a course the platform did not
+    know as of that day) is taken as empty, and named in `Pull.unknown_course`, instead of
+    failing the pull.
+    """
+    unknown: list[str] | None = [] if unknown_course_is_empty else None
+    tables, stats = run_sync(lambda api: _pull_course(api, course_id, unknown), settings, as_of)
+    return Pull(tables, stats, sorted(unknown or []))

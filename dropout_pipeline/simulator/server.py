@@ -2,7 +2,12 @@
 
 MOOC API under `/mooc`, H5P API under `/h5p`; `/_sim/...` is the simulator's own
 control surface (not part of the contract): change faults, publish a new course,
-unenrol a learner, move the clock, health. Async (Starlette on uvicorn) so hundreds of
+unenrol a learner, move the clock (to a day, or to a moment of it), health.
+
+The platform's clock has a time of day: asked without `as_of` (or `as_of` a day not over
+yet), it answers the present, what had happened by then, as a real platform does; a
+clock moved to a bare date runs the real time of day on that date, as the product's own
+clock pinned to a date does (dropout_pipeline.clock). Async (Starlette on uvicorn) so hundreds of
 concurrent H5P calls with injected latency are served without a thread per request.
 """
 
@@ -14,7 +19,7 @@ import random
 import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date
+from datetime import date, datetime, time as time_of_day
 
 import numpy as np
 from starlette.applications import Starlette
@@ -23,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from dropout_pipeline.simulator import views
-from dropout_pipeline.simulator.world import CourseLearners, CourseSpec, WorldSettings, build_catalog, generate_learners, new_course
+from dropout_pipeline.simulator.world import PLATFORM_TZ, CourseLearners, CourseSpec, WorldSettings, build_catalog, generate_learners, new_course
 
 DEFAULT_SESSION_ID = "simulator-session"
 DEFAULT_TOKEN = "simulator-token"
@@ -42,7 +47,10 @@ class Faults:
     malformed_kind: str = "json"  # "json": not JSON at all; "field": a required field missing
     path_prefix: str = ""  # faults hit only requests under this path ("" = all)
     after_requests: int = 0  # ...and only after this many of those requests went well (a failure midway)
-    ignore_as_of_prefix: str = ""  # endpoints under this path answer today's state whatever `as_of` says
+    ignore_as_of_prefix: str = ""  # endpoints under this path answer the present state whatever `as_of` says
+    # A platform that does not know a course before its start (the contract allows it): as of
+    # any earlier day, GET /courses/ leaves the course out and its endpoints answer 404.
+    unlisted_before_start: bool = False
 
 
 @dataclass
@@ -53,6 +61,7 @@ class SimulatorState:
     faults: Faults = field(default_factory=Faults)
     new_course_after_seconds: float | None = None
     clock: date | None = None  # the platform's today; starts at world.today, moved by /_sim/clock
+    clock_time: time_of_day | None = None  # its time of day; None: the real time of day at the platform (UTC+7)
     courses: dict[str, CourseSpec] = field(default_factory=dict)
     unenrolled: set[tuple[str, int]] = field(default_factory=set)
     hidden_until: dict[str, float] = field(default_factory=dict)
@@ -90,10 +99,21 @@ class SimulatorState:
         self.unenrolled.clear()
         self.set_clock(self.world.today)
 
-    def set_clock(self, today: date) -> None:
-        """Move the platform's today (either way): the catalogue and every answer follow."""
-        self.clock = today
+    def set_clock(self, today: date, at: time_of_day | None = None) -> None:
+        """Move the platform's today (either way), and its time of day (None: the real one):
+        the catalogue and every answer follow."""
+        self.clock, self.clock_time = today, at
         self._pages.clear()
+
+    def now(self) -> datetime:
+        """The platform's present (naive, its local time), to the minute."""
+        at = self.clock_time or datetime.now(PLATFORM_TZ).time()
+        return datetime.combine(self.clock, at.replace(second=0, microsecond=0))
+
+    def knows(self, spec: CourseSpec, day: date) -> bool:
+        """Whether the platform lists the course as of `day`."""
+        listed = spec.listed_from is None or spec.listed_from <= day
+        return listed and not (self.faults.unlisted_before_start and day < spec.start)
 
     def publish_course(self, n_learners: int | None = None, delay_seconds: float = 0.0, start: date | None = None, weeks: int = 12) -> CourseSpec:
         spec = new_course(self.world, len(self.hidden_until) + 1, self.clock, n_learners, start, weeks)
@@ -110,7 +130,7 @@ class SimulatorState:
         now = time.monotonic()
         return [
             c for c in self.courses.values()
-            if self.hidden_until.get(c.course_id, 0) <= now and (c.listed_from is None or c.listed_from <= self.clock)
+            if self.hidden_until.get(c.course_id, 0) <= now and self.knows(c, self.clock)
         ]
 
     def enrolled(self, learners: CourseLearners, day: float) -> np.ndarray:
@@ -190,12 +210,23 @@ def _paged(request: Request, state: SimulatorState, rows: list[dict], targeted: 
 
 
 def build_app(state: SimulatorState) -> Starlette:
-    def as_of(request: Request):
+    def as_of(request: Request) -> tuple[date | None, Response | None]:
+        """The `as_of` asked (None: the present; also when the fault plan ignores it), or a 400."""
         ignored = state.faults.ignore_as_of_prefix and request.url.path.startswith(state.faults.ignore_as_of_prefix)
         try:
-            return views.as_of_date(None if ignored else request.query_params.get("as_of"), state.clock), None
+            return views.parse_as_of(None if ignored else request.query_params.get("as_of")), None
         except ValueError:
             return None, _error(400, "as_of must be YYYY-MM-DD")
+
+    def moment(request: Request, learners: CourseLearners) -> tuple[float | None, Response | None]:
+        """The day of the course an answer describes (views.answer_day), or the refusal: a 400
+        for a bad `as_of`, a 404 for a course the platform did not know then."""
+        asked, problem = as_of(request)
+        if problem:
+            return None, problem
+        if not state.knows(learners.spec, min(asked or state.clock, state.clock)):
+            return None, _error(404, f"Course {learners.spec.course_id} not found.")
+        return views.answer_day(learners, asked, state.now()), None
 
     async def admit_mooc(request: Request) -> tuple[Response | None, bool]:
         """The cookie check, then the fault plan: (a refusal or None, whether faults target it)."""
@@ -208,10 +239,11 @@ def build_app(state: SimulatorState) -> Starlette:
         refusal, targeted = await admit_mooc(request)
         if refusal is not None:
             return refusal
-        day, problem = as_of(request)
+        asked, problem = as_of(request)
         if problem:
             return problem
-        listed = [c.listing() for c in state.listed_courses() if c.listed_from is None or c.listed_from <= day]
+        day = min(asked or state.clock, state.clock)
+        listed = [c.listing() for c in state.listed_courses() if state.knows(c, day)]
         return _paged(request, state, listed, targeted)
 
     def mooc_export(kind: str, build):
@@ -223,10 +255,9 @@ def build_app(state: SimulatorState) -> Starlette:
             learners = state.learners(course_id)
             if learners is None:
                 return _error(404, f"Course {course_id} not found.")
-            day_value, problem = as_of(request)
+            day, problem = moment(request, learners)
             if problem:
                 return problem
-            day = views.day_of(learners, day_value)
             rows = state.cached_list((kind, course_id, day), lambda: build(learners, day, state.enrolled(learners, day)))
             return _paged(request, state, rows, targeted)
 
@@ -249,10 +280,9 @@ def build_app(state: SimulatorState) -> Starlette:
             if learners is None:
                 return _error(404, "Course not found.")
             index = learners.index_of.get(request.path_params["user_id"])
-            day_value, problem = as_of(request)
+            day, problem = moment(request, learners)
             if problem:
                 return problem
-            day = views.day_of(learners, day_value)
             user_id = request.path_params["user_id"]
             if index is None or learners.enrolment_day[index] >= day or (learners.spec.course_id, user_id) in state.unenrolled:
                 return _error(404, "User not enrolled in this course.")
@@ -276,14 +306,21 @@ def build_app(state: SimulatorState) -> Starlette:
         return JSONResponse({"unenrolled": len(state.unenrolled)})
 
     async def set_clock(request: Request) -> Response:
-        state.set_clock(date.fromisoformat((await request.json())["today"]))
-        return JSONResponse({"today": state.clock.isoformat()})
+        """`{"today": "YYYY-MM-DD"}` (the real time of day on that date) or `"YYYY-MM-DDTHH:MM"`."""
+        value = (await request.json())["today"]
+        if "T" in value:
+            moment_ = datetime.fromisoformat(value)
+            state.set_clock(moment_.date(), moment_.time())
+        else:
+            state.set_clock(date.fromisoformat(value))
+        return JSONResponse({"today": state.clock.isoformat(), "now": state.now().isoformat()})
 
     async def health(_request: Request) -> Response:
         return JSONResponse(
             {
                 "status": "ok",
                 "today": state.clock.isoformat(),
+                "now": state.now().isoformat(),
                 "courses": len(state.listed_courses()),
                 "requests_served": state.requests_served,
                 "h5p_peak_in_flight": state.h5p_peak_in_flight,

@@ -1,12 +1,14 @@
 """What the simulated platform answers on a given day: the contract's JSON, as plain dicts.
 
-`day` is the end of the `as_of` date counted in days from the course start: an event
-on day d has happened when d < day. Learners who enrol later are not listed yet.
+`day` is the moment answered for, counted in days from the course start (its local
+midnight): the end of the `as_of` date, or the platform's present (06:00 of the course's
+first day is 0.25). An event on day d has happened when d < day. Learners who enrol later
+are not listed yet.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 import numpy as np
 
@@ -14,7 +16,20 @@ from dropout_pipeline.simulator.world import PASS_CUTOFF, CourseLearners, H5P_PE
 
 
 def day_of(learners: CourseLearners, as_of: date) -> float:
+    """The end of the `as_of` date."""
     return float((as_of - learners.spec.start).days + 1)
+
+
+def moment_of(learners: CourseLearners, at: datetime) -> float:
+    """A moment (naive, the platform's local time)."""
+    return (at - datetime.combine(learners.spec.start, time())) / timedelta(days=1)
+
+
+def answer_day(learners: CourseLearners, as_of: date | None, now: datetime) -> float:
+    """What an answer describes: the end of the `as_of` date, or the present when `as_of` is
+    absent or that day is not over yet (nobody knows what the rest of today will bring)."""
+    present = moment_of(learners, now)
+    return present if as_of is None else min(day_of(learners, as_of), present)
 
 
 def _stamp(learners: CourseLearners, day: float) -> str:
@@ -196,8 +211,6 @@ def dashboard(learners: CourseLearners, i: int, day: float) -> dict:
     }
 
 
-def as_of_date(value: str | None, today: date) -> date:
-    """The `as_of` query parameter, or today; a future date is clamped to today."""
-    if value is None:
-        return today
-    return min(datetime.strptime(value, "%Y-%m-%d").date(), today)
+def parse_as_of(value: str | None) -> date | None:
+    """The `as_of` query parameter (YYYY-MM-DD), or None when absent."""
+    return None if value is None else datetime.strptime(value, "%Y-%m-%d").date()
