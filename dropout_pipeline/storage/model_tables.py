@@ -69,11 +69,17 @@ def courses_learned_by(connection: sa.Connection, model_name: str, model_version
     return set(connection.execute(query).scalars())
 
 
-def map_courses(connection: sa.Connection, course_ids: Iterable[str], model_name: str, now: datetime, auto_predict: bool = True, frequency: str = "daily") -> None:
-    """Map each course to the model; what else its mapping holds (its worklist share) stays."""
-    for course_id in course_ids:
-        row = {"course_id": course_id, "model_name": model_name, "auto_predict": auto_predict, "predict_frequency": frequency, "updated_at": now}
-        upsert_row(connection, schema.course_model_mapping, row)
+def map_courses(
+    connection: sa.Connection, course_ids: Iterable[str], model_name: str, now: datetime,
+    auto_predict: bool | None = None, frequency: str | None = None,
+) -> None:
+    """Map each course to the model. Whether and how often a course is predicted and its
+    worklist share stay as the course has them (a promoted domain model changes which model
+    serves it, nothing else) unless given here; a course mapped for the first time gets the
+    table's defaults (predicted, daily)."""
+    settings = {name: value for name, value in (("auto_predict", auto_predict), ("predict_frequency", frequency)) if value is not None}
+    for course_id in course_ids:  # the upsert updates the columns it is given only
+        upsert_row(connection, schema.course_model_mapping, {"course_id": course_id, "model_name": model_name, **settings, "updated_at": now})
 
 
 def course_mapping(connection: sa.Connection, course_id: str) -> dict | None:
