@@ -1,4 +1,5 @@
-"""Scoring a course's learners: risk scores 0-100, risk levels and reasons."""
+"""Scoring a course's learners: risk scores 0-100, risk levels and reasons (risk factors, or
+for a learner at LOW what keeps the score low)."""
 
 from __future__ import annotations
 
@@ -30,11 +31,12 @@ def score_learners(features: pd.DataFrame, fail_model: Scorer, dropout_model: Sc
     if features.empty:
         return _prediction_rows(features, np.empty(0), np.empty(0), levels, [], [])
     fail = _score(fail_model, features)
-    fail_reasons = _reasons(features, fail_model)
+    fail_reasons = _reasons(features, fail_model, levels.of(fail) == "LOW")
     if dropout_model is None:
         dropout, dropout_reasons = np.full(len(features), np.nan), [None] * len(features)
     else:
-        dropout, dropout_reasons = _score(dropout_model, features), _reasons(features, dropout_model)
+        dropout = _score(dropout_model, features)
+        dropout_reasons = _reasons(features, dropout_model, levels.of(dropout) == "LOW")
     return _prediction_rows(features, fail, dropout, levels, fail_reasons, dropout_reasons)
 
 
@@ -44,8 +46,10 @@ def _score(model: Scorer, features: pd.DataFrame) -> np.ndarray:
     return np.round(100 * model.predict_proba(features), SCORE_DECIMALS)
 
 
-def _reasons(features: pd.DataFrame, model: Scorer) -> list[list[dict]]:
-    return top_reasons(features, model.features, model.contributions(features))
+def _reasons(features: pd.DataFrame, model: Scorer, at_low: np.ndarray) -> list[list[dict]]:
+    """Risk factors, or for a learner whose score is LOW (each score by its own level: a low
+    dropout risk beside a high fail risk is still low) what keeps it low."""
+    return top_reasons(features, model.features, model.contributions(features), at_low)
 
 
 def _prediction_rows(

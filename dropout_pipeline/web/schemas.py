@@ -30,9 +30,11 @@ class Error(BaseModel):
 class Reason(BaseModel):
     feature: str
     text: str
+    kind: Literal["risk", "protective"] = Field("risk", description="risk: raised the score; protective: what keeps a LOW score low (its text starts \"In their favour: \"). A reason stored without a kind (by an earlier version) is a risk factor")
     contribution: float | None = None
     value: float | str | None = None
-    classmates_better_off: float | None = None
+    classmates_better_off: float | None = Field(None, description="risk factor: % of classmates better off on the feature, as shown")
+    classmates_worse_off: float | None = Field(None, description="protective factor: % of classmates worse off on the feature, as shown")
 
 
 class RiskCounts(BaseModel):
