@@ -104,11 +104,13 @@ def _cycle(resources: dict, data_dir: Path, db_url: str, verbose: bool) -> int:
     from dropout_pipeline.summary import render_summary
 
     engine = engine_for(db_url)
-    with dg.build_resources({"source_api": resources["source_api"], "clock": resources["clock"]}) as resolved:  # EnvVars read
-        settings, clock = resolved.source_api.client_settings(), resolved.clock
+    with dg.build_resources({key: resources[key] for key in ("source_api", "clock", "settings")}) as resolved:  # EnvVars read
+        settings, clock, grace_days = resolved.source_api.client_settings(), resolved.clock, resolved.settings.freeze_grace_days
     with _instance(data_dir) as instance:
         read_catalogue = lambda: platform_catalogue(settings, clock.as_of())  # noqa: E731
-        report = run_day(build_definitions(resources), instance, engine, read_catalogue, clock.clock().today(), Progress(), verbose)
+        report = run_day(
+            build_definitions(resources), instance, engine, read_catalogue, clock.clock().today(), Progress(), verbose, grace_days
+        )
     print(render_summary(engine, report), flush=True)
     return 1 if report.failures else 0
 
@@ -199,6 +201,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    import dagster as dg
+
     from dropout_pipeline.defs.resources import build_resources, database_url, product_timezone
     from dropout_pipeline.lifecycle.facts import catalogue_from_database
     from dropout_pipeline.lifecycle.runs import plan_now
@@ -207,9 +211,11 @@ def _status(args: argparse.Namespace) -> int:
 
     data_dir = Path(args.data_dir)
     engine = engine_for(database_url(data_dir))
-    day = build_resources()["clock"].clock().today()
+    resources = build_resources()
+    with dg.build_resources({key: resources[key] for key in ("clock", "settings")}) as resolved:  # EnvVars read
+        day, grace_days = resolved.clock.clock().today(), resolved.settings.freeze_grace_days
     with _instance(data_dir) as instance, engine.connect() as connection:
-        plan = plan_now(instance, engine, catalogue_from_database(connection), day)
+        plan = plan_now(instance, engine, catalogue_from_database(connection), day, grace_days)
         print(render_status(plan, status_rows(connection, plan), product_timezone()))
     return 0
 

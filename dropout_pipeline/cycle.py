@@ -9,6 +9,10 @@ and a step already done today (by the daemon or an earlier `run`) is not done ag
 step that failed before this cycle started is tried again. The catalogue is stored
 first, through the same `discover_courses` job. A step that fails is reported and the
 others go on.
+
+The daemon may be working at the same time: the cycle plans again before every step and
+takes the step (lifecycle.runs.take_step) as the sensor and the schedule do, so a step the
+daemon launched meanwhile is left to it, and no step runs twice.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from datetime import time as time_of_day
 
 import dagster as dg
 import sqlalchemy as sa
@@ -24,7 +29,7 @@ import sqlalchemy as sa
 from dropout_pipeline.lifecycle.facts import CatalogueEntry, catalogue_from_database
 from dropout_pipeline.lifecycle.failures import failure_reason
 from dropout_pipeline.lifecycle.plan import DAEMON_DAY, CourseState, Phase, Plan, PlannedRun, Trigger, run_key
-from dropout_pipeline.lifecycle.runs import plan_now, run_tags
+from dropout_pipeline.lifecycle.runs import give_back, plan_now, run_tags, take_step
 from dropout_pipeline.modeling.retrain import NIGHTLY_MODELS
 from dropout_pipeline.source_api.errors import SourceApiError
 
@@ -92,6 +97,8 @@ def _outcome(phase: Phase, result: dg.ExecuteInProcessResult) -> str:
         return f"{catalogue['dagster/row_count'].value} courses in the catalogue, {len(catalogue['new_courses'].value)} new"
     if phase is Phase.FREEZE:
         frozen = done["training_data"]
+        if "snapshot_weeks" not in frozen:
+            return frozen["note"].value
         return f"{frozen['rows_added'].value} training rows frozen over {frozen['snapshot_weeks'].value} weeks"
     scored = done["predictions"]
     levels = scored["risk_levels"].value
@@ -114,9 +121,13 @@ def _overview(plan: Plan) -> str:
     return f"{plan.day}: {len(plan.courses)} courses ({counts})"
 
 
+def _next_run(plan: Plan, trigger: Trigger, at: time_of_day, taken: set[str]) -> PlannedRun | None:
+    return next((run for run in plan.runs_for(trigger, at) if run.phase is not Phase.REGISTER and run.run_key not in taken), None)
+
+
 def run_day(
     defs: dg.Definitions, instance: dg.DagsterInstance, engine: sa.Engine, read_catalogue: Callable[[], list[CatalogueEntry]],
-    day: date, progress: Progress, verbose: bool = False,
+    day: date, progress: Progress, verbose: bool = False, grace_days: int = 0,
 ) -> CycleReport:
     report = CycleReport(day)
     started = datetime.now(timezone.utc)
@@ -125,6 +136,8 @@ def run_day(
         progress(title)
         step = execute(defs, instance, run, day, verbose)
         report.steps.append(step)
+        if not step.ok:
+            give_back(engine, run)
         progress(f"  {'done' if step.ok else 'FAILED'}: {step.outcome}")
 
     carry_out(PlannedRun(Phase.REGISTER, run_key(Phase.REGISTER, day, "catalogue"), "store the catalogue"), "reading the catalogue (GET /courses/)")
@@ -135,15 +148,17 @@ def run_day(
         with engine.connect() as connection:
             catalogue = catalogue_from_database(connection)
         moments = tuple((trigger, at) for trigger, at in DAEMON_DAY if trigger is Trigger.NIGHTLY)
-    plan = lambda: plan_now(instance, engine, catalogue, day, forget_failures_before=started)  # noqa: E731
+    plan = lambda: plan_now(instance, engine, catalogue, day, grace_days, forget_failures_before=started)  # noqa: E731
     progress(_overview(plan()))
+    taken: set[str] = set()  # steps this cycle carried out or found taken: a schedule ticks once, the sensor until it has nothing left
     for trigger, at in moments:
-        while runs := [run for run in plan().runs_for(trigger, at) if run.phase is not Phase.REGISTER]:
-            for number, run in enumerate(runs, start=1):
-                subject = f"{run.partition_key}: " if run.partition_key else ""
-                carry_out(run, f"{run.phase.name.lower()} {number}/{len(runs)}: {subject}{run.reason}")
-            if trigger is not Trigger.SENSOR:
-                break  # a schedule ticks once; the sensor ticks until it has nothing left to launch
+        while run := _next_run(plan(), trigger, at, taken):
+            taken.add(run.run_key)
+            if not take_step(engine, instance, run, "cli"):
+                progress(f"{run.phase.name.lower()}: {run.partition_key or 'all courses'}: taken by the daemon meanwhile, left to it")
+                continue
+            subject = f"{run.partition_key}: " if run.partition_key else ""
+            carry_out(run, f"{run.phase.name.lower()} {len(taken)}: {subject}{run.reason}")
     report.plan = plan()
     if not report.attempted(Phase.RETRAIN):
         progress(f"retrain: {report.plan.retrain_reason}")

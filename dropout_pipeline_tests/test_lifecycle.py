@@ -41,7 +41,8 @@ ENDING = "course-v1:UEL+AC102+2026_S2"  # the small world's running course: 2026
 # Columns that hold wall-clock times, file paths or surrogate keys: the only things two
 # runs of the same days may differ in.
 VOLATILE = {"id", "fetched_at", "updated_at", "recorded_at", "created_at", "discovered_at", "trained_at", "evaluated_at",
-            "predicted_at", "used_at", "model_path", "training_data_id", "computed_at", "chosen_at"}
+            "predicted_at", "used_at", "model_path", "training_data_id", "computed_at", "chosen_at", "frozen_at", "attempted_at",
+            "claimed_by", "claimed_at"}  # who took a step (the sensor, the schedule, the CLI) is the one thing the two ways differ in
 
 
 def launch(defs: dg.Definitions, instance: dg.DagsterInstance, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
@@ -88,9 +89,9 @@ def small_platform() -> Iterator[tuple[RunningSimulator, str]]:
 def daemon_day(simulator, instance, database_url, models, day: date) -> dict[str, list]:
     """The daemon's day: the sensor after midnight, the 02:00 schedule, the sensor at 06:00 and at noon."""
     simulator.control("clock", {"today": day.isoformat()})
-    at = {moment: {**resources_for(simulator, database_url, models, today=day), "clock": ClockResource(today=f"{day}T{moment}")}
+    at = {moment: {**resources_for(simulator, database_url, models, today=day, freeze_grace_days=0), "clock": ClockResource(today=f"{day}T{moment}")}
           for moment in ("00:30", "06:00", "12:00")}
-    resources = resources_for(simulator, database_url, models, today=day)  # the schedules' time is their tick's
+    resources = resources_for(simulator, database_url, models, today=day, freeze_grace_days=0)  # the schedules' time is their tick's
     defs = build_definitions(resources)
     runs = {"00:30": sensor_until_quiet(defs, instance, at["00:30"])}
     runs["02:00"] = scheduled(nightly_retrain_schedule, defs, instance, resources, day, 2)
@@ -110,6 +111,7 @@ def cli_days(simulator, folder: Path, database_url: str) -> list[subprocess.Comp
             **os.environ, "DROPOUT_DB_URL": database_url, "DAGSTER_HOME": str(folder / "home"), "DROPOUT_MODELS_DIR": str(folder / "models"),
             "MOOC_API_URL": simulator.mooc_url, "MOOC_API_SESSIONID": DEFAULT_SESSION_ID,
             "H5P_API_URL": simulator.h5p_url, "H5P_API_TOKEN": DEFAULT_TOKEN, "DROPOUT_TODAY": day.isoformat(),
+            "DROPOUT_FREEZE_GRACE_DAYS": "0",  # frozen the day after its end, as these days expect (the grace period: test_planner)
         }
         command = [os.path.join(os.path.dirname(sys.executable), "dropout-pipeline"), "run", "--data-dir", str(folder)]
         done.append(subprocess.run(command, env=env, cwd=folder, capture_output=True, text=True, timeout=600))

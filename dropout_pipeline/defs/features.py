@@ -13,7 +13,9 @@ from dropout_pipeline.features.calendar import CourseCalendar
 from dropout_pipeline.features.labels import snapshot_plan, training_rows, training_weeks, weeks_with_learners
 from dropout_pipeline.features.replay import AsOfIgnored, replay_course
 from dropout_pipeline.storage import schema
+from dropout_pipeline.lifecycle.plan import FROZEN, NOTHING_TO_LEARN
 from dropout_pipeline.storage.feature_tables import insert_new_training_rows, read_history, replace_current_features, replace_snapshot
+from dropout_pipeline.storage.lifecycle_tables import record_freeze
 from dropout_pipeline.storage.raw_tables import RAW_TABLE_NAMES, first_enrolment_in, read_course, read_raw_columns
 
 GROUP = "features"
@@ -151,16 +153,21 @@ def training_data(
     with database.engine().connect() as connection:
         history = read_history(connection, course_id)
         first_enrolment = first_enrolment_in(connection, course_id)
+    if history.empty:
+        return _nothing_to_learn(database, calendar, "no learner's history could be replayed: nobody enrolled, or the course never completed a week")
     try:
         rows = training_rows(history, calendar, settings.dropout_inactive_days, utc_now())
     except ValueError as error:
         raise dg.Failure(str(error)) from None
+    if rows.empty:
+        return _nothing_to_learn(database, calendar, "no snapshot before its end: the course is shorter than a week")
     schema_outcome = validation.validate_training_rows(rows)
     coverage = validation.every_week_covered(rows, training_weeks(calendar), weeks_with_learners(calendar, first_enrolment))
     added = 0
     if schema_outcome.passed and coverage.passed:
         with database.engine().begin() as connection:
             added = insert_new_training_rows(connection, rows)
+            record_freeze(connection, course_id, calendar.end, FROZEN, len(rows), None, utc_now())
     context.log.info(f"{course_id}: {added} new training rows ({len(rows)} candidates)")
     balance = validation.label_balance(rows)
     return dg.MaterializeResult(
@@ -177,6 +184,18 @@ def training_data(
             check_result("every_week_covered", coverage),
             check_result("label_balance", balance, dg.AssetCheckSeverity.WARN),
         ],
+    )
+
+
+def _nothing_to_learn(database: DatabaseResource, calendar: CourseCalendar, reason: str) -> dg.MaterializeResult:
+    """A finished course that gives no training row is frozen all the same, with the reason,
+    so the planner stops planning it (and `status` says why)."""
+    with database.engine().begin() as connection:
+        record_freeze(connection, calendar.course_id, calendar.end, NOTHING_TO_LEARN, 0, reason, utc_now())
+    nothing = validation.CheckOutcome(True, f"nothing to freeze: {reason}")
+    return dg.MaterializeResult(
+        metadata={"rows_added": 0, "note": f"nothing to learn from: {reason}"},
+        check_results=[check_result(name, nothing) for name in ("schema_and_labels", "every_week_covered", "label_balance")],
     )
 
 

@@ -109,6 +109,9 @@ class PipelineSettings(dg.ConfigurableResource):
     champion_margin: float = 0.02
     high_risk_from: float = 70.0
     medium_risk_from: float = 40.0
+    # Days a finished course waits before its labels are frozen, so grades given late
+    # (staff- and peer-graded work, regrades) reach them; the README says why 7.
+    freeze_grace_days: int = 7
 
     def models_path(self) -> Path:
         return Path(self.models_dir)
@@ -153,6 +156,7 @@ def build_resources(data_dir: Path = DEFAULT_DATA_DIR) -> dict[str, dg.Configura
             dropout_inactive_days=_env_or("DROPOUT_INACTIVE_DAYS", 30, int),
             models_dir=_env_or("DROPOUT_MODELS_DIR", str(data_dir / "models")),
             auc_floor=_env_or("DROPOUT_AUC_FLOOR", 0.70, float),
+            freeze_grace_days=_env_or("DROPOUT_FREEZE_GRACE_DAYS", 7, int),
         ),
         "alert_webhook": AlertWebhookResource(url=_env_or("DROPOUT_ALERT_WEBHOOK_URL", None)),
     }

@@ -8,9 +8,13 @@ runs it returns for their trigger, so the CLI does "what the daemon would do tod
 A day's work:
 - register: a course new to the catalogue (or whose dates changed) is stored and
   becomes a partition, upcoming ones included;
-- freeze: a finished course with no training rows is replayed week by week and its
-  rows frozen, within a day of its end (a failed attempt is tried again the next day);
-- retrain: when rows were frozen that the newest model did not learn from;
+- freeze: a finished course not frozen at its current end is replayed week by week and its
+  rows frozen, once the grace period for late grades after its end has passed (a failed
+  attempt is tried again the next day). Every freeze is recorded (course_freezes) with
+  what came of it, rows or nothing to learn from, so each course leaves the plan; a course
+  whose end moved after its freeze runs again and is frozen again from its new end;
+- retrain: when some target's newest model did not learn from every learnable row, or
+  never trained (a target whose last attempt could not train waits for new rows);
 - refresh: every running course due today (course_model_mapping: auto_predict on,
   daily, or weekly on Mondays) is pulled, its features rebuilt and its learners scored.
 
@@ -25,7 +29,8 @@ fails (the platform down at 06:00) is simply tried again at the next one.
 `dropout-pipeline run` goes through DAEMON_DAY at once, planning again before each
 batch, so a day of `run` and a day of the daemon leave the same database.
 
-Run keys carry the day, so the daemon tries each step at most once a day.
+Run keys carry the day, so the daemon tries each step at most once a day; a run of the
+same step still queued or running from an earlier day is waited for, not launched again.
 """
 
 from __future__ import annotations
@@ -33,10 +38,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, time
+from datetime import date, datetime, time, timedelta
 from enum import Enum, IntEnum, StrEnum
 
-from dropout_pipeline.features.calendar import CourseCalendar
+from dropout_pipeline.features.calendar import CourseCalendar, scored_day
 
 REGISTER_JOB, FREEZE_JOB, RETRAIN_JOB, REFRESH_JOB = "discover_courses", "course_history", "nightly_retrain", "course_refresh"
 RETRAIN_HOUR, REFRESH_HOUR = 2, 6  # local time (DROPOUT_TIMEZONE)
@@ -88,6 +93,24 @@ def state_of(calendar: CourseCalendar, day: date) -> CourseState:
 
 
 @dataclass(frozen=True)
+class FreezeFacts:
+    """The course's latest freeze (course_freezes)."""
+
+    course_end: datetime | None
+    outcome: str  # FROZEN or NOTHING_TO_LEARN
+    training_rows: int
+    reason: str | None = None
+
+    def describe(self) -> str:
+        if self.outcome == FROZEN:
+            return f"frozen: {self.training_rows} training rows"
+        return f"frozen with nothing to learn from: {self.reason}"
+
+
+FROZEN, NOTHING_TO_LEARN = "frozen", "nothing to learn"
+
+
+@dataclass(frozen=True)
 class CourseFacts:
     """What is known of one course in the catalogue."""
 
@@ -96,6 +119,8 @@ class CourseFacts:
     has_partition: bool = False
     stored: bool = False  # stored in `courses` with these dates
     frozen_rows: int = 0
+    last_freeze: FreezeFacts | None = None
+    listed: bool = True  # in the platform's catalogue now (False: only stored)
     last_predicted: date | None = None  # the day its latest predictions describe
     auto_predict: bool = True
     frequency: str = "daily"
@@ -111,9 +136,23 @@ class CourseFacts:
 
 
 @dataclass(frozen=True)
+class TargetFacts:
+    """One nightly target and what its newest model (or its last attempt) saw."""
+
+    model_name: str
+    model: str | None = None  # its newest version ("name vN"); None: never registered
+    unseen_rows: int = 0  # learnable rows that version, or a later attempt that gave no model, did not see
+    cannot_train: str | None = None  # why its last attempt gave no model, when that came after its newest version
+
+    @property
+    def never_tried(self) -> bool:
+        return self.model is None and self.cannot_train is None
+
+
+@dataclass(frozen=True)
 class TrainingFacts:
-    frozen_rows: int = 0
-    learned_rows: int | None = None  # the fewest rows the newest model of a target learned from; None: a target has none
+    frozen_rows: int = 0  # learnable training rows
+    targets: tuple[TargetFacts, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -168,60 +207,104 @@ def run_key(phase: Phase, day: date, subject: str = "") -> str:
     return f"{phase.name.lower()}-{day.isoformat()}" + (f"-{subject}" if subject else "")
 
 
+def in_flight_key(phase: Phase, subject: str = "") -> str:
+    """How a run still queued or running is known whatever day it was planned for."""
+    return f"{phase.name.lower()}-in-flight" + (f"-{subject}" if subject else "")
+
+
 def _unless_tried(step: CourseStep, run: PlannedRun, attempts: Mapping[str, Outcome]) -> tuple[CourseStep, PlannedRun | None]:
-    """The step and its run, unless the run was already tried today (running, or done)."""
+    """The step and its run, unless the run was already tried today (running, or done), or a
+    run of the same step from an earlier day is still queued or running."""
+    verb = run.phase.name.lower()
+    if attempts.get(in_flight_key(run.phase, run.partition_key or "")) is Outcome.IN_FLIGHT and run.run_key not in attempts:
+        return CourseStep(step.course_id, step.state, verb, f"{verb} of an earlier day still queued or running"), None
     outcome = attempts.get(run.run_key)
     if outcome is None:
         return step, run
-    verb = run.phase.name.lower()
     if outcome is Outcome.IN_FLIGHT:
         return CourseStep(step.course_id, step.state, verb, f"{verb} running now"), None
     what = "done today" if outcome is Outcome.SUCCEEDED else "failed today: the daemon tries again tomorrow, `dropout-pipeline run` now"
     return CourseStep(step.course_id, step.state, "none", f"{verb} {what}"), None
 
 
-def _plan_course(course: CourseFacts, day: date, attempts: Mapping[str, Outcome]) -> tuple[CourseStep, PlannedRun | None]:
+def _plan_finished(course: CourseFacts, day: date, grace_days: int, step) -> CourseStep:
+    """A finished course: frozen (or found to have nothing to learn from) at its current end
+    leaves the plan; otherwise it is frozen once late grades had `grace_days` to arrive."""
+    calendar, freeze = course.calendar, course.last_freeze
+    if freeze is not None and freeze.course_end == calendar.end:
+        return step("none", freeze.describe())
+    if freeze is None and course.enrollment_count == 0:
+        return step("none", "finished with no learners: nothing to freeze")
+    ready_on = calendar.end_date + timedelta(days=grace_days)
+    if day < ready_on:
+        return step("wait", f"finished on {calendar.end_date}: frozen on {ready_on}, once late grades are in")
+    if freeze is not None:
+        return step("freeze", f"its end moved from {freeze.course_end:%Y-%m-%d} to {calendar.end_date} after its freeze: frozen again from its new end")
+    if not course.listed:
+        return step("freeze", f"finished on {calendar.end_date} and left the catalogue: freeze what the platform still serves of it")
+    return step("freeze", f"finished on {calendar.end_date}: replay its weeks and freeze its training rows")
+
+
+def _plan_course(course: CourseFacts, day: date, attempts: Mapping[str, Outcome], grace_days: int = 0) -> tuple[CourseStep, PlannedRun | None]:
     calendar, state = course.calendar, state_of(course.calendar, day)
 
     def step(action: str, reason: str) -> CourseStep:
         return CourseStep(course.course_id, state, action, reason)
 
     if state is CourseState.UPCOMING:
-        return step("wait", f"starts on {calendar.start_date}"), None
+        return step("wait", f"starts on {calendar.start_date}" + ("" if course.listed else "; it left the catalogue")), None
     if state is CourseState.FINISHED:
-        if course.frozen_rows:
-            return step("none", f"frozen: {course.frozen_rows} training rows"), None
-        if course.enrollment_count == 0:
-            return step("none", "finished with no learners: nothing to freeze"), None
-        wanted = step("freeze", f"finished on {calendar.end_date}: replay its weeks and freeze its training rows")
+        wanted = _plan_finished(course, day, grace_days, step)
+        if wanted.action != "freeze":
+            return wanted, None
         return _unless_tried(wanted, PlannedRun(Phase.FREEZE, run_key(Phase.FREEZE, day, course.course_id), wanted.reason, course.course_id), attempts)
+    if not course.listed:
+        return step("none", "left the catalogue while running: not refreshed; frozen once it has ended"), None
     if not course.auto_predict:
         return step("none", "auto-predict is off for it (course_model_mapping)"), None
-    if course.last_predicted == day:
+    scores = scored_day(day)  # a refresh today scores the end of yesterday (one moment per row)
+    if day < calendar.first_refresh_day():
+        return step("wait", f"first predictions on {calendar.first_refresh_day()}, once its first day has ended"), None
+    if course.last_predicted == scores:
         return step("none", "predicted today"), None
-    if course.frequency == "weekly" and course.last_predicted and day.weekday() != MONDAY and (day - course.last_predicted).days < 7:
+    if course.frequency == "weekly" and course.last_predicted and day.weekday() != MONDAY and (scores - course.last_predicted).days < 7:
         return step("none", f"predicted weekly: last on {course.last_predicted}, next on Monday"), None
     if course.model is None:
         return step("wait", "no fail-risk model yet: predicted once the first model is trained"), None
-    wanted = step("refresh", f"{'first predictions' if course.last_predicted is None else 'refresh'} with {course.model}")
+    reopened = f"; re-opened: its end moved to {calendar.end_date} after its freeze" if course.last_freeze else ""
+    wanted = step("refresh", f"{'first predictions' if course.last_predicted is None else 'refresh'} with {course.model}{reopened}")
     planned = PlannedRun(Phase.REFRESH, run_key(Phase.REFRESH, day, course.course_id), wanted.reason, course.course_id)
     return _unless_tried(wanted, planned, attempts)
+
+
+def _waiting_reason(training: TrainingFacts) -> str:
+    refused = [f"{t.model_name} could not train on them ({t.cannot_train}): tried again once more rows are frozen" for t in training.targets if t.cannot_train]
+    return "; ".join([f"no training rows frozen since the models were last trained ({training.frozen_rows} learnable rows)", *refused])
+
+
+def _due_reason(due: list[TargetFacts]) -> str:
+    return "; ".join(
+        f"{t.model_name} has no model yet: {t.unseen_rows} training rows" if t.never_tried
+        else f"{t.unseen_rows} training rows frozen since {t.model or f'{t.model_name} last tried'}"
+        for t in due
+    )
 
 
 def _plan_retrain(training: TrainingFacts, freezes_pending: int, day: date, attempts: Mapping[str, Outcome]) -> tuple[str, PlannedRun | None]:
     if not training.frozen_rows:
         return "no training data yet: no finished course has been frozen", None
-    if training.learned_rows is not None and training.frozen_rows <= training.learned_rows:
-        return f"no training rows frozen since the models were last trained (on {training.learned_rows} rows)", None
+    due = [target for target in training.targets if target.unseen_rows > 0]
+    if not due:
+        return _waiting_reason(training), None
     key = run_key(Phase.RETRAIN, day)
     outcome = attempts.get(key)
     if outcome is not None:
         return f"retraining {'running now' if outcome is Outcome.IN_FLIGHT else f'{outcome} today'}", None
-    if training.learned_rows is None:
-        reason = f"a target has no model yet: {training.frozen_rows} training rows"
-    else:
-        reason = f"{training.frozen_rows - training.learned_rows} training rows frozen since the models were last trained"
-    return reason, PlannedRun(Phase.RETRAIN, key, reason, first_model=training.learned_rows is None and freezes_pending == 0)
+    if attempts.get(in_flight_key(Phase.RETRAIN)) is Outcome.IN_FLIGHT:
+        return "retraining of an earlier day still queued or running", None
+    reason = _due_reason(due)
+    first_model = any(target.never_tried for target in training.targets) and freezes_pending == 0
+    return reason, PlannedRun(Phase.RETRAIN, key, reason, first_model=first_model)
 
 
 def _register_run(courses: Sequence[CourseFacts], day: date, attempts: Mapping[str, Outcome]) -> PlannedRun | None:
@@ -235,11 +318,14 @@ def _register_run(courses: Sequence[CourseFacts], day: date, attempts: Mapping[s
     return PlannedRun(Phase.REGISTER, key, f"{len(changed)} course{'s' if len(changed) != 1 else ''} new or changed in the catalogue")
 
 
-def plan_day(courses: Sequence[CourseFacts], training: TrainingFacts, day: date, attempts: Mapping[str, Outcome]) -> Plan:
-    """Today's plan. Pure: everything it knows comes in through its arguments."""
+def plan_day(
+    courses: Sequence[CourseFacts], training: TrainingFacts, day: date, attempts: Mapping[str, Outcome], grace_days: int = 0
+) -> Plan:
+    """Today's plan. Pure: everything it knows comes in through its arguments; `grace_days`
+    is how long after its end a course waits for late grades before its labels are frozen."""
     steps, runs = [], []
     for course in sorted(courses, key=lambda c: c.course_id):
-        step, run = _plan_course(course, day, attempts)
+        step, run = _plan_course(course, day, attempts, grace_days)
         steps.append(step)
         if run is not None:
             runs.append(run)
