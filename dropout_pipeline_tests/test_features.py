@@ -355,3 +355,38 @@ def test_a_course_is_frozen_from_a_platform_that_lists_no_course_before_its_star
     assert result.success, failures
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert checks == {"schema_and_labels": True, "every_week_covered": True, "label_balance": True}
+
+
+def test_labels_take_verdicts_and_grades_graded_late_within_the_grace_period():
+    """The freeze ran at the first tick after midnight, so a grade given after the end never
+    reached the labels; the verdict and grade now come from the grace period's last day,
+    inactivity still from the end."""
+    from datetime import datetime as moment
+
+    from dropout_pipeline.features.calendar import CourseCalendar
+    from dropout_pipeline.features.dictionary import FEATURE_NAMES
+    from dropout_pipeline.features.labels import grades_read_on, snapshot_plan, training_rows
+
+    calendar = CourseCalendar("course-v1:T+LATE+2026_S2", moment(2026, 9, 6, 17), moment(2026, 9, 20, 16, 59, 59))  # two weeks, ends 09-20
+    assert grades_read_on(calendar, date(2026, 9, 27), 7) == date(2026, 9, 26)  # the freeze's day: the last day of the grace period
+    assert grades_read_on(calendar, date(2026, 9, 22), 7) == date(2026, 9, 21)  # frozen by hand sooner: the last day that has ended
+    assert grades_read_on(calendar, date(2026, 9, 27), 0) == date(2026, 9, 20)
+    assert snapshot_plan(calendar, date(2026, 9, 27), 7)[-2:] == [date(2026, 9, 20), date(2026, 9, 26)]
+    assert snapshot_plan(calendar, date(2026, 9, 27), 0)[-1] == date(2026, 9, 20)
+
+    def snapshot(day: date, passed: bool, grade: float, days_since: float) -> dict:
+        row = {name: 0.0 for name in FEATURE_NAMES}
+        row.update(user_id=1, course_id=calendar.course_id, snapshot_date=day, snapshot_week=calendar.week_of(day),
+                   mooc_is_passed=passed, mooc_grade_percentage=grade, days_since_last_activity=days_since)
+        return row
+
+    history = pd.DataFrame([
+        snapshot(date(2026, 9, 7), False, 0.0, 0.0),
+        snapshot(date(2026, 9, 20), False, 45.0, 40.0),  # at the end: not passed, inactive
+        snapshot(date(2026, 9, 26), True, 62.0, 0.0),  # the late grade lands, and the learner came back to see it
+    ])
+    late = training_rows(history, calendar, 30, moment(2026, 9, 27), date(2026, 9, 26))
+    at_end = training_rows(history, calendar, 30, moment(2026, 9, 27))
+    assert (late["is_passed"].tolist(), late["final_grade"].tolist(), late["is_dropout"].tolist()) == ([True], [62.0], [True])
+    assert (at_end["is_passed"].tolist(), at_end["final_grade"].tolist()) == ([False], [45.0])
+    assert late["snapshot_date"].tolist() == [date(2026, 9, 7)]  # features only from before the end

@@ -97,3 +97,34 @@ def test_each_course_carries_its_latest_freeze_and_stored_courses_the_catalogue_
         facts = {f.course_id: f for f in course_facts(connection, [CatalogueEntry(calendar, 3)], set(), DAY)}
     assert facts[calendar.course_id].last_freeze.training_rows == 40 and facts[calendar.course_id].listed
     assert facts[gone.course_id].last_freeze is None and not facts[gone.course_id].listed
+
+
+def test_status_names_the_state_of_each_course_that_used_to_stay_in_the_plan(engine, instance):
+    """`status` showed "freeze" forever for these; each now ends in a state it names."""
+    from dropout_pipeline.lifecycle.facts import catalogue_from_database
+    from dropout_pipeline.lifecycle.plan import NOTHING_TO_LEARN
+    from dropout_pipeline.lifecycle.runs import plan_now
+    from dropout_pipeline.lifecycle.status import render_status, status_rows
+
+    ended = datetime(2026, 10, 4, 16, 59, 59)
+    courses = {
+        "course-v1:EMPTY+A+2026_S2": (datetime(2026, 9, 6, 17), ended, None, (NOTHING_TO_LEARN, "nobody enrolled")),
+        "course-v1:ONEDAY+A+2026_S2": (datetime(2026, 10, 3, 17), ended, 20, (NOTHING_TO_LEARN, "no snapshot before its end: the course is shorter than a week")),
+        "course-v1:FROZEN+A+2026_S2": (datetime(2026, 9, 6, 17), ended, 20, (FROZEN, None)),
+        "course-v1:MOVED+A+2026_S2": (datetime(2026, 9, 6, 17), ended + timedelta(days=14), 20, (FROZEN, None)),
+        "course-v1:GRACE+A+2026_S2": (datetime(2026, 9, 6, 17), datetime(2026, 11, 18, 16, 59, 59), 20, None),
+    }
+    with engine.begin() as connection:
+        for course_id, (start, end, count, freeze) in courses.items():
+            connection.execute(schema.courses.insert().values(course_id=course_id, display_name="x", org="A", start=start, end=end,
+                                                              enrollment_count=count, discovered_at=NOW))
+            if freeze:
+                record_freeze(connection, course_id, ended, freeze[0], 0 if freeze[0] == NOTHING_TO_LEARN else 40, freeze[1], NOW)
+    with engine.connect() as connection:
+        plan = plan_now(instance, engine, catalogue_from_database(connection), DAY, grace_days=7)
+        lines = {line.split()[0]: line for line in render_status(plan, status_rows(connection, plan), "Asia/Ho_Chi_Minh").splitlines()[3:]}
+    assert lines["course-v1:EMPTY+A+2026_S2"].endswith("frozen with nothing to learn from: nobody enrolled")
+    assert lines["course-v1:ONEDAY+A+2026_S2"].endswith("frozen with nothing to learn from: no snapshot before its end: the course is shorter than a week")
+    assert lines["course-v1:FROZEN+A+2026_S2"].endswith("frozen: 40 training rows")
+    assert lines["course-v1:MOVED+A+2026_S2"].endswith("freeze: its end moved from 2026-10-04 to 2026-10-18 after its freeze: frozen again from its new end")
+    assert lines["course-v1:GRACE+A+2026_S2"].endswith("wait: finished on 2026-11-18: frozen on 2026-11-25, once late grades are in")

@@ -10,7 +10,7 @@ from dropout_pipeline.defs.resources import ClockResource, DatabaseResource, Pip
 from dropout_pipeline.features import validation
 from dropout_pipeline.features.build import INPUT_COLUMNS, build_features
 from dropout_pipeline.features.calendar import CourseCalendar
-from dropout_pipeline.features.labels import snapshot_plan, training_rows, training_weeks, weeks_with_learners
+from dropout_pipeline.features.labels import grades_read_on, snapshot_plan, training_rows, training_weeks, weeks_with_learners
 from dropout_pipeline.features.replay import AsOfIgnored, replay_course
 from dropout_pipeline.storage import schema
 from dropout_pipeline.lifecycle.plan import FROZEN, NOTHING_TO_LEARN
@@ -87,10 +87,12 @@ def student_features(context: dg.AssetExecutionContext, clock: ClockResource, da
 
 @dg.asset(partitions_def=courses_partitions, group_name=GROUP, kinds={"sql", "pandas"}, deps=["enrollments"])
 def student_feature_history(
-    context: dg.AssetExecutionContext, source_api: SourceApiResource, clock: ClockResource, database: DatabaseResource
+    context: dg.AssetExecutionContext, source_api: SourceApiResource, clock: ClockResource, database: DatabaseResource,
+    settings: PipelineSettings,
 ) -> dg.MaterializeResult:
     """The course's feature snapshots rebuilt by replaying the APIs `as_of` days 1, 4 and 7
-    of every course week (and the end date, whose snapshot gives the final outcomes).
+    of every course week (and the end date and the last day of the grace period after it,
+    whose snapshots give the final outcomes).
 
     Needs a platform that honours `as_of`: each endpoint's answers are checked (the day
     before the start is asked too, as a witness), and if any one ignored it, the replay
@@ -98,7 +100,7 @@ def student_feature_history(
     """
     course_id = context.partition_key
     course, calendar = _calendar(database, course_id)
-    dates = snapshot_plan(calendar, clock.clock().today())
+    dates = snapshot_plan(calendar, clock.clock().today(), settings.freeze_grace_days)
     if not dates:
         return dg.MaterializeResult(metadata={"snapshots": 0, "note": "the course has not completed a week yet"})
     try:
@@ -156,7 +158,8 @@ def training_data(
     if history.empty:
         return _nothing_to_learn(database, calendar, "no learner's history could be replayed: nobody enrolled, or the course never completed a week")
     try:
-        rows = training_rows(history, calendar, settings.dropout_inactive_days, utc_now())
+        grades_on = grades_read_on(calendar, clock.clock().today(), settings.freeze_grace_days)
+        rows = training_rows(history, calendar, settings.dropout_inactive_days, utc_now(), grades_on)
     except ValueError as error:
         raise dg.Failure(str(error)) from None
     if rows.empty:
