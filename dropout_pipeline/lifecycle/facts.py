@@ -20,8 +20,7 @@ from dropout_pipeline.modeling.retrain import NIGHTLY_MODELS
 from dropout_pipeline.source_api.client import ClientSettings
 from dropout_pipeline.source_api.records import Course
 from dropout_pipeline.storage import schema
-from dropout_pipeline.storage.feature_tables import learnable
-from dropout_pipeline.storage.lifecycle_tables import latest_freezes, newest_version, unseen_by_attempt, unseen_by_model
+from dropout_pipeline.storage.lifecycle_tables import count_learnable, latest_freezes, newest_version, unseen_by_attempt, unseen_by_model
 from dropout_pipeline.storage.model_tables import model_for_course, model_label
 
 
@@ -115,7 +114,7 @@ def _target_facts(connection: sa.Connection, model_name: str, learnable_rows: in
 def training_facts(connection: sa.Connection) -> TrainingFacts:
     """Learnable rows, and per nightly target how many of them it has not seen. The table
     only grows, so no clock is involved: a row unseen is a row frozen since."""
-    learnable_rows = int(connection.execute(sa.select(sa.func.count()).select_from(schema.training_data).where(learnable())).scalar())
+    learnable_rows = count_learnable(connection)
     return TrainingFacts(learnable_rows, tuple(_target_facts(connection, name, learnable_rows) for name in NIGHTLY_MODELS.values()))
 
 

@@ -27,6 +27,15 @@ def release_step(connection: sa.Connection, step_key: str) -> None:
     connection.execute(schema.step_claims.delete().where(schema.step_claims.c.step_key == step_key))
 
 
+def learnable_rows(engine: sa.Engine) -> int:
+    with engine.connect() as connection:
+        return count_learnable(connection)
+
+
+def count_learnable(connection: sa.Connection) -> int:
+    return int(connection.execute(sa.select(sa.func.count()).select_from(schema.training_data).where(learnable())).scalar())
+
+
 def record_training_attempt(connection: sa.Connection, model_name: str, learnable_rows: int, reason: str, now: datetime) -> None:
     connection.execute(schema.training_attempts.insert().values(model_name=model_name, learnable_rows=learnable_rows, reason=reason, attempted_at=now))
 
