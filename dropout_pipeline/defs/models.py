@@ -1,11 +1,12 @@
-"""Model assets: nightly retraining (candidates judged, the best at early warning
-deployed), gated by blocking checks against the current default."""
+"""Model assets: nightly retraining (the candidate best at early warning on its training
+courses' out-of-fold predictions deployed), gated by blocking checks on the held-out
+courses and against the current default."""
 
 import dagster as dg
 
 from dropout_pipeline.defs.features import training_data
 from dropout_pipeline.defs.resources import DatabaseResource, PipelineSettings
-from dropout_pipeline.modeling.report import overall_table, per_week_table
+from dropout_pipeline.modeling.report import choice_table, overall_table, per_week_table
 from dropout_pipeline.modeling.retrain import NIGHTLY_MODELS, CannotTrain, RetrainRequest, RetrainResult, retrain
 from dropout_pipeline.storage.raw_tables import course_ids_of_org
 
@@ -15,7 +16,7 @@ GROUP = "models"
 def _gate_checks(asset_name: str) -> list[dg.AssetCheckSpec]:
     return [
         dg.AssetCheckSpec("trainable", asset=asset_name, blocking=True, description="enough finished courses and rows, both outcomes on both sides of the split"),
-        dg.AssetCheckSpec("roc_auc_above_floor", asset=asset_name, blocking=True, description="holdout ROC AUC at least the configured floor"),
+        dg.AssetCheckSpec("roc_auc_above_floor", asset=asset_name, blocking=True, description="holdout ROC AUC at least the configured floor (the held-out courses were not used to choose the candidate)"),
         dg.AssetCheckSpec("not_worse_than_champion", asset=asset_name, blocking=True, description="not worse than the current default, beyond the margin, at early warning (weeks 1-4), on finished courses neither learned from"),
     ]
 
@@ -24,6 +25,7 @@ def _check_results(result: RetrainResult, settings: PipelineSettings) -> list[dg
     overall = result.overall()
     auc = overall["roc_auc"]
     champion = result.champion or {}
+    chosen_on = result.selection_overall() or {}
     return [
         dg.AssetCheckResult(
             check_name="trainable",
@@ -33,8 +35,13 @@ def _check_results(result: RetrainResult, settings: PipelineSettings) -> list[dg
         dg.AssetCheckResult(
             check_name="roc_auc_above_floor",
             passed=result.passed_floor,
+            description=f"judged on the held-out courses; chosen on {result.selection_strategy}",
             metadata={
                 "roc_auc": dg.MetadataValue.float(float(auc or 0.0)),
+                # Beside it, what the choice saw: a gap between the two is the choice's optimism.
+                "selection_roc_auc": dg.MetadataValue.float(float(chosen_on.get("roc_auc") or 0.0)),
+                "early_weeks_roc_auc": dg.MetadataValue.float(float(result.early_auc() or 0.0)),
+                "selection_early_weeks_roc_auc": dg.MetadataValue.float(float(result.selection_auc() or 0.0)),
                 "floor": dg.MetadataValue.float(settings.auc_floor),
                 "pr_auc": dg.MetadataValue.float(float(overall["pr_auc"] or 0.0)),
                 "brier_score": dg.MetadataValue.float(float(overall["brier_score"] or 0.0)),
@@ -66,6 +73,9 @@ def _metadata(result: RetrainResult) -> dict:
         "model_version": dg.MetadataValue.int(result.model_version),
         "chosen_candidate": dg.MetadataValue.text(result.chosen),
         "early_weeks_roc_auc": dg.MetadataValue.json({name: result.early_auc(name) for name in result.evaluations}),
+        "selection_early_weeks_roc_auc": dg.MetadataValue.json({name: result.selection_auc(name) for name in result.evaluations}),
+        "selected_on": dg.MetadataValue.json(list(result.selected_on)),
+        "choice": dg.MetadataValue.md(choice_table(result)),
         "roc_auc_by_day_of_week": dg.MetadataValue.json({str(day): row for day, row in result.by_week_day.items()}),
         "promoted_to_default": dg.MetadataValue.bool(result.promoted),
         "roc_auc": dg.MetadataValue.float(float(overall["roc_auc"] or 0.0)),

@@ -1,4 +1,5 @@
-"""Human-readable tables of a retraining: per-week metrics beside the baselines."""
+"""Human-readable tables of a retraining: per-week metrics beside the baselines, and the
+AUC each candidate was chosen on beside the one the gate judged."""
 
 from __future__ import annotations
 
@@ -36,4 +37,25 @@ def overall_table(result: RetrainResult) -> str:
     for scorer in result.evaluations:
         row = result.overall(scorer)
         lines.append(f"| {scorer} | {row['n_samples']} | " + " | ".join(_fmt(row[m]) for m in metrics) + " |")
+    return "\n".join(lines)
+
+
+def choice_table(result: RetrainResult) -> str:
+    """Markdown: each candidate's ROC AUC where the choice was made (the training courses'
+    out-of-fold predictions) beside where the gate judged it (the held-out courses), at
+    early warning and over all weeks, with the rows of each; the chosen one marked."""
+    lines = [
+        f"Chosen on: {result.selection_strategy or 'n/a'}",
+        "",
+        "| scorer | selection AUC wk 1-4 | gate AUC wk 1-4 | selection AUC all | n | gate AUC all | n |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for scorer in result.evaluations:
+        chosen_on, judged = result.selection_overall(scorer), result.overall(scorer)
+        name = f"**{scorer}** (chosen)" if scorer == result.chosen else scorer
+        lines.append(
+            f"| {name} | {_fmt(result.selection_auc(scorer))} | {_fmt(result.early_auc(scorer))} "
+            f"| {_fmt(chosen_on['roc_auc'] if chosen_on else None)} | {chosen_on['n_samples'] if chosen_on else 0} "
+            f"| {_fmt(judged['roc_auc'])} | {judged['n_samples']} |"
+        )
     return "\n".join(lines)

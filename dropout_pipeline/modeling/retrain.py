@@ -5,24 +5,36 @@ logistic regression, their blend, made of the two fits, and a class-weighted ran
 forest) is fitted on the training courses and judged on the held-out ones.
 The one chosen is the best at early warning, the point of the product: the highest mean
 of its per-week ROC AUC over weeks 1 to 4 (pooled AUC is dominated by late weeks, where
-anything works). Then the chosen kind is refitted on every frozen row, so a course that
-has just finished (the most recent semester, the one most like what comes next) improves
-the very next model instead of only judging it; both the judged ("evaluated") and the
-refitted ("deployed") artifacts are saved. Scores are calibrated (modeling.calibration):
-the judged model from its training courses' out-of-fold predictions, the deployed one from
-every out-of-sample prediction there is.
+anything works), measured on the training courses' course-grouped out-of-fold predictions,
+never on the held-out courses the gate then judges it on: the best of several candidates
+on the gate's own courses is the best partly by luck there, and the more candidates, the
+more its AUC there flatters it (the winner's curse). Then the chosen kind is refitted on
+every frozen row, so a course that has just finished (the most recent semester, the one
+most like what comes next) improves the very next model instead of only judging it; both
+the judged ("evaluated") and the refitted ("deployed") artifacts are saved. Scores are
+calibrated (modeling.calibration): the judged model from its training courses'
+out-of-fold predictions, the deployed one from every out-of-sample prediction there is.
 
 Each version is registered and every candidate's evaluation recorded (the history behind
-trend charts); the version becomes the default only when it passes the gate: holdout ROC
-AUC at least the floor, and, against the current default, not worse by more than the
-margin at early warning, compared only on finished courses neither model learned from
-(see _incumbent_comparison). Its `training_rows` is every row it learned from, so rows
-frozen since (the table only grows) are what is new to it.
+trend charts), its selection AUC beside the held-out one. The version number is taken by
+inserting its registry row, in a short transaction of its own that the registry's unique
+key makes atomic (a retrain that lost the number to another takes the next), before any
+file is written; the files are written under a private name and renamed into place, so
+two retrains of one model at once never share a version or a file. The version becomes
+the default only when it passes the gate: holdout ROC AUC at least the floor, and,
+against the current default, not worse by more than the margin at early warning,
+compared only on finished courses neither model learned from (see _incumbent_comparison).
+Its `training_rows` is every row it learned from, so rows frozen since (the table only
+grows) are what is new to it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,6 +55,10 @@ THRESHOLD = 0.5
 MIN_TRAINING_ROWS = 100
 EARLY_WEEKS = (1, 2, 3, 4)  # the weeks a model is chosen and gated on
 RULE = "rule_grade_activity"
+# With a single training course nothing can be predicted by a fit that did not learn its
+# course, so there is nothing to choose on apart from the gate's courses: the blend is
+# deployed (steadier than either of its members where data is scarce), else the first listed.
+WITHOUT_SELECTION = "blend"
 # The models the nightly retrain keeps current, one per target; domain models are extra.
 NIGHTLY_MODELS = {"fail": "fail_risk_model", "dropout": "dropout_risk_model"}
 OUTCOME_WORDS = {"fail": ("passed", "failed"), "dropout": ("stayed", "dropped out")}
@@ -70,17 +86,26 @@ class RetrainRequest:
 
 @dataclass
 class Candidate:
-    """One kind of model, fitted on the training courses and judged on the held-out ones."""
+    """One kind of model, fitted on the training courses, chosen (or not) on their
+    out-of-fold predictions, and judged on the held-out courses."""
 
     name: str
     judged: Scorer  # calibrated from the training courses' out-of-fold predictions
-    train_oof: np.ndarray | None
+    train_oof: np.ndarray | None  # what calibration learns from (three training courses or more)
     holdout_raw: np.ndarray
-    evaluation: list[dict]
+    evaluation: list[dict]  # on the held-out courses: what the gate judges
+    selection_raw: np.ndarray | None = None  # each training row predicted by a fit without its course
+    selection: list[dict] = field(default_factory=list)  # on the training courses: what the choice is made on
 
     @property
     def early_auc(self) -> float | None:
+        """Early-warning ROC AUC on the held-out courses (the gate's)."""
         return early_warning_auc(self.evaluation)
+
+    @property
+    def selection_auc(self) -> float | None:
+        """Early-warning ROC AUC on the training courses' out-of-fold predictions (the choice's)."""
+        return early_warning_auc(self.selection) if self.selection else None
 
 
 @dataclass
@@ -93,9 +118,12 @@ class RetrainResult:
     training_rows: int
     holdout_courses: tuple[str, ...]
     split_strategy: str
-    evaluations: dict[str, list[dict]]  # candidate or baseline -> rows (overall, per week, per course)
+    evaluations: dict[str, list[dict]]  # candidate or baseline -> rows on the held-out courses (overall, per week, per course)
     feature_importance: dict[str, float]
     by_week_day: dict[int, dict]  # the chosen candidate's held-out metrics by day of the course week
+    selected_on: tuple[str, ...] = ()  # the training courses the candidate was chosen on (none: not chosen on data)
+    selection_strategy: str = ""
+    selections: dict[str, list[dict]] = field(default_factory=dict)  # candidate or baseline -> rows on the training courses (empty: none)
     champion: dict | None = None  # the default it was compared to: both early-warning ROC AUCs, per week, and the courses
     calibration: dict = field(default_factory=dict)  # the map deployed, and ECE before/after on the holdout with its reliability table
     passed_floor: bool = False
@@ -109,7 +137,17 @@ class RetrainResult:
         return weekly_rows(self.evaluations[scorer or self.chosen])
 
     def early_auc(self, scorer: str | None = None) -> float | None:
+        """Early-warning ROC AUC on the held-out courses: what the gate judges."""
         return early_warning_auc(self.evaluations[scorer or self.chosen])
+
+    def selection_auc(self, scorer: str | None = None) -> float | None:
+        """Early-warning ROC AUC on the training courses' out-of-fold predictions: what the choice was made on."""
+        rows = self.selections.get(scorer or self.chosen)
+        return early_warning_auc(rows) if rows else None
+
+    def selection_overall(self, scorer: str | None = None) -> dict | None:
+        rows = self.selections.get(scorer or self.chosen)
+        return rows[0] if rows else None
 
 
 def weekly_rows(evaluation: list[dict]) -> list[dict]:
@@ -148,35 +186,82 @@ def _evaluate_candidates(split: Split, request: RetrainRequest) -> list[Candidat
     return [candidate(name) for name in request.candidates]
 
 
+def _combined(predictions: list[np.ndarray | None]) -> np.ndarray | None:
+    return None if any(p is None for p in predictions) else BlendScorer.combine(predictions)
+
+
 def _evaluate_blend(name: str, members: list[Candidate], split: Split, request: RetrainRequest) -> Candidate:
     """The blend of its members' fits, out-of-fold and held-out predictions: nothing fitted again."""
-    oofs = [member.train_oof for member in members]
-    oof = None if any(o is None for o in oofs) else BlendScorer.combine(oofs)
+    oof = _combined([member.train_oof for member in members])
+    selection_raw = _combined([member.selection_raw for member in members])
     holdout_raw = BlendScorer.combine([member.holdout_raw for member in members])
-    return _judge(name, BlendScorer.of([member.judged for member in members]), oof, holdout_raw, split, request.target)
+    return _judge(name, BlendScorer.of([member.judged for member in members]), oof, selection_raw, holdout_raw, split, request.target)
 
 
 def _evaluate(name: str, split: Split, request: RetrainRequest) -> Candidate:
     kind, target = CANDIDATES[name], request.target
     y_train = target_values(split.train, target).to_numpy()
     model = kind.fit(split.train, target, **request.fit_settings(name))
-    oof = out_of_fold(split.train, y_train, lambda fit, rows: kind.fit(fit, target, **model.refit_settings()).raw_proba(rows))
-    return _judge(name, model, oof, model.raw_proba(split.holdout), split, target)
+    refit = lambda fit, rows: kind.fit(fit, target, **model.refit_settings()).raw_proba(rows)  # noqa: E731
+    oof = out_of_fold(split.train, y_train, refit)
+    return _judge(name, model, oof, _selection_predictions(split.train, y_train, oof, refit), model.raw_proba(split.holdout), split, target)
 
 
-def _judge(name: str, model: Scorer, train_oof: np.ndarray | None, holdout_raw: np.ndarray, split: Split, target: str) -> Candidate:
+def _selection_predictions(train: pd.DataFrame, y_train: np.ndarray, oof: np.ndarray | None, refit) -> np.ndarray | None:
+    """Each training row's raw prediction by a fit that did not learn its course, to choose on.
+
+    With three training courses or more these are calibration's out-of-fold predictions,
+    reused: nothing more is fitted. With two, calibration has none (a fit of one course
+    predicts unlike a fit of many, and a map learned from it made scores worse), but a
+    ranking is all a choice needs, so each course is predicted by a fit on the other. With
+    one (or a side with a single outcome), None: nothing to choose on.
+    """
+    if oof is not None:
+        return oof
+    courses = train["course_id"].to_numpy()
+    if len(np.unique(courses)) != 2:
+        return None
+    predictions = np.empty(len(train))
+    for course in np.unique(courses):
+        held = courses == course
+        if len(np.unique(y_train[~held])) < 2:
+            return None
+        predictions[held] = refit(train[~held], train[held])
+    return predictions
+
+
+def _judge(
+    name: str, model: Scorer, train_oof: np.ndarray | None, selection_raw: np.ndarray | None, holdout_raw: np.ndarray, split: Split, target: str
+) -> Candidate:
     """A fitted candidate calibrated from its training courses' out-of-fold predictions
-    (where there are), then evaluated on the held-out courses."""
+    (where there are), measured on them for the choice, and evaluated on the held-out
+    courses for the gate."""
     y_train = target_values(split.train, target).to_numpy()
     judged = model.calibrated(PlattCalibration.fit(train_oof, y_train) if train_oof is not None else None)
     probability = judged.calibration(holdout_raw) if judged.calibration else holdout_raw
     evaluation = evaluation_rows(split.holdout, target_values(split.holdout, target), probability, THRESHOLD)
-    return Candidate(name, judged, train_oof, holdout_raw, evaluation)
+    # ROC AUC needs no calibration (a map fitted on these very predictions would only shift the other metrics).
+    selection = evaluation_rows(split.train, y_train, selection_raw, THRESHOLD) if selection_raw is not None else []
+    return Candidate(name, judged, train_oof, holdout_raw, evaluation, selection_raw, selection)
 
 
 def _choose(candidates: list[Candidate]) -> Candidate:
-    """The best at early warning; on a tie (or no early week to judge), the first listed."""
-    return max(candidates, key=lambda c: -1.0 if c.early_auc is None else c.early_auc)
+    """The best at early warning on the training courses' out-of-fold predictions, never on
+    the held-out courses the gate judges it on; on a tie, the first listed. With nothing to
+    choose on (a single training course, or no early week with both outcomes), the blend
+    when it is a candidate, else the first listed."""
+    scored = [c for c in candidates if c.selection_auc is not None]
+    if scored:
+        return max(scored, key=lambda c: c.selection_auc)
+    return next((c for c in candidates if c.name == WITHOUT_SELECTION), candidates[0])
+
+
+def _selection_strategy(candidates: list[Candidate], split: Split) -> str:
+    courses = split.train["course_id"].nunique()
+    if any(c.selection_auc is not None for c in candidates):
+        how = "course-grouped out-of-fold predictions" if any(c.train_oof is not None for c in candidates) else "each course predicted by a fit on the other"
+        return f"early-warning ROC AUC on the {courses} training courses ({how}); the held-out courses only judge"
+    return f"not chosen on data: {courses} training course{'s' if courses != 1 else ''} gave no out-of-fold prediction with early weeks; the default kind"
 
 
 def _by_week_day(holdout: pd.DataFrame, y: np.ndarray, probability: np.ndarray) -> dict[int, dict]:
@@ -312,55 +397,55 @@ def retrain(engine: sa.Engine, request: RetrainRequest) -> RetrainResult:
         comparison["compared"] and comparison["challenger_roc_auc"] >= comparison["roc_auc"] - request.champion_margin
     )
 
+    promoted = passed_floor and passed_champion
+    selections = {c.name: c.selection for c in candidates if c.selection}
+    if selections:  # the rule on the same rows, for scale (it learns nothing, so nothing is held out from it)
+        selections[RULE] = evaluation_rows(split.train, y_train, rule_baseline(split.train), THRESHOLD)
     now = _now()
-    with engine.begin() as connection:
-        version = model_tables.next_version(connection, request.model_name)
-        path = request.models_dir / request.model_name / f"v{version}{deployed.suffix}"
-        evaluated_path = evaluated_artifact(path)
-        deployed.save(path)
-        chosen.judged.save(evaluated_path)
-        promoted = passed_floor and passed_champion
-        model_tables.register_model(
-            connection,
-            {
-                "model_name": request.model_name,
-                "model_version": version,
-                "target": request.target,
-                "model_path": str(path.resolve()),
-                "features": deployed.features,
-                "model_type": deployed.model_type,
-                "domain": request.domain,
-                "trained_at": now,
-                "training_rows": len(data),
-                "holdout_courses": list(split.holdout_courses),
-                "metrics": _json_safe({
-                    **chosen.evaluation[0],
-                    "candidate": chosen.name,
-                    "early_weeks_roc_auc": {c.name: c.early_auc for c in candidates},
-                }),
-                "is_active": promoted,
-                "is_default": False,
-            },
-        )
-        model_tables.record_performance(
-            connection,
-            [
-                {"model_name": request.model_name, "model_version": version, "scorer": scorer_name, "evaluated_at": now, **row}
-                for scorer_name, rows in evaluations.items()
-                for row in rows
-            ],
-        )
-        model_tables.mark_training_rows_used(connection, data["id"], request.model_name, version, now)
-        if promoted and request.domain == "all":
-            model_tables.promote_to_default(connection, request.model_name, version, request.target)
-        if promoted and request.course_ids:
-            model_tables.map_courses(connection, request.course_ids, request.model_name, now)
+    folder = request.models_dir / request.model_name
+    registration = {
+        "model_name": request.model_name,
+        "target": request.target,
+        "features": deployed.features,
+        "model_type": deployed.model_type,
+        "domain": request.domain,
+        "trained_at": now,
+        "training_rows": len(data),
+        "holdout_courses": list(split.holdout_courses),
+        "metrics": _json_safe({
+            **chosen.evaluation[0],
+            "candidate": chosen.name,
+            "early_weeks_roc_auc": {c.name: c.early_auc for c in candidates},  # on the held-out courses: the gate's
+            "selection_early_weeks_roc_auc": {c.name: c.selection_auc for c in candidates},  # on the training courses: the choice's
+            "selected_on": sorted(split.train["course_id"].unique()) if selections else [],
+        }),
+    }
+    version = model_tables.claim_version(engine, registration, lambda v: str((folder / f"v{v}{deployed.suffix}").resolve()))
+    path = folder / f"v{version}{deployed.suffix}"
+    try:
+        _save_artifacts(path, deployed, chosen.judged)
+        with engine.begin() as connection:
+            model_tables.record_performance(connection, [
+                {"model_name": request.model_name, "model_version": version, "evaluated_at": now, **row}
+                for row in _performance_rows(evaluations, selections)
+            ])
+            model_tables.mark_training_rows_used(connection, data["id"], request.model_name, version, now)
+            model_tables.complete_version(connection, request.model_name, version, is_active=promoted)
+            if promoted and request.domain == "all":
+                model_tables.promote_to_default(connection, request.model_name, version, request.target)
+            if promoted and request.course_ids:
+                model_tables.map_courses(connection, request.course_ids, request.model_name, now)
+    except BaseException:
+        with contextlib.suppress(Exception):  # the failure that got here is the one to report
+            _remove_artifacts(path)
+            model_tables.release_version(engine, request.model_name, version)
+        raise
 
     return RetrainResult(
         model_name=request.model_name,
         model_version=version,
         model_path=path,
-        evaluated_model_path=evaluated_path,
+        evaluated_model_path=evaluated_artifact(path),
         chosen=chosen.name,
         training_rows=len(data),
         holdout_courses=split.holdout_courses,
@@ -368,12 +453,54 @@ def retrain(engine: sa.Engine, request: RetrainRequest) -> RetrainResult:
         evaluations=evaluations,
         feature_importance=deployed.feature_importance(),
         by_week_day=_by_week_day(split.holdout, y_holdout, chosen.judged.predict_proba(split.holdout)),
+        selected_on=tuple(sorted(split.train["course_id"].unique())) if selections else (),
+        selection_strategy=_selection_strategy(candidates, split),
+        selections=selections,
         champion=comparison,
         calibration=calibration,
         passed_floor=passed_floor,
         passed_champion=passed_champion,
         promoted=promoted,
     )
+
+
+def _performance_rows(evaluations: dict[str, list[dict]], selections: dict[str, list[dict]]) -> list[dict]:
+    """Every scorer's rows on the held-out courses (what the gate judges), each of all courses
+    with the same scorer and week on the training courses' out-of-fold predictions beside it
+    (what the choice was made on). A held-out course's own row has none: no choice was made on it."""
+    rows = []
+    for scorer, evaluation in evaluations.items():
+        chosen_on = {row["snapshot_week"]: row for row in selections.get(scorer, []) if row["course_id"] == "all"}
+        for row in evaluation:
+            beside = chosen_on.get(row["snapshot_week"]) if row["course_id"] == "all" else None
+            rows.append({
+                "scorer": scorer, **row,
+                "selection_roc_auc": beside["roc_auc"] if beside else None,
+                "selection_n_samples": beside["n_samples"] if beside else None,
+            })
+    return rows
+
+
+def _save_artifacts(path: Path, deployed: Scorer, judged: Scorer) -> None:
+    """The deployed model at `path` and the judged one beside it (evaluated_artifact), with
+    their sidecars: each saved in a private folder beside them, then renamed into place (a
+    rename within a file system is atomic), so a file under a version's name is only ever
+    whole, and only the retrain that claimed the version writes it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.stem}-", dir=path.parent))
+    try:
+        deployed.save(staging / path.name)
+        judged.save(staging / evaluated_artifact(path).name)
+        for file in sorted(staging.iterdir()):
+            os.replace(file, path.parent / file.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove_artifacts(path: Path) -> None:
+    """Every file of the version `path` names (`vN.*`, and a blend's members `vN-*`)."""
+    for file in [*path.parent.glob(f"{path.stem}.*"), *path.parent.glob(f"{path.stem}-*")]:
+        file.unlink(missing_ok=True)
 
 
 def _json_safe(row: dict) -> dict:

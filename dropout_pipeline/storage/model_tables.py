@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -11,6 +11,7 @@ from dropout_pipeline.storage import schema
 from dropout_pipeline.storage.database import bulk_insert, upsert_row
 
 registry = schema.model_registry
+CLAIM_ATTEMPTS = 50  # as many retrains of one model name at once as could ever run
 
 
 def model_label(model: dict | None) -> str | None:
@@ -19,13 +20,52 @@ def model_label(model: dict | None) -> str | None:
 
 
 def next_version(connection: sa.Connection, model_name: str) -> int:
-    """Monotonic per model name; the registry's unique key makes a race fail, not duplicate."""
+    """The number after the model name's highest; only claim_version makes it the caller's."""
     current = connection.execute(sa.select(sa.func.max(registry.c.model_version)).where(registry.c.model_name == model_name)).scalar()
     return (current or 0) + 1
 
 
-def register_model(connection: sa.Connection, row: dict) -> None:
-    connection.execute(registry.insert(), [row])
+def _version_exists(engine: sa.Engine, model_name: str, model_version: int) -> bool:
+    query = sa.select(registry.c.id).where(registry.c.model_name == model_name, registry.c.model_version == model_version)
+    with engine.connect() as connection:
+        return connection.execute(query).first() is not None
+
+
+def claim_version(engine: sa.Engine, row: dict, model_path_of: Callable[[int], str]) -> int:
+    """Register `row` under the next version of its model name, inactive, in a transaction
+    of its own; return the version, now the caller's alone.
+
+    The number is taken by the insert itself: the registry's unique key on (model_name,
+    model_version) refuses a second row with it, so of two retrains of one model at once
+    that read the same highest number, one inserts and the other is refused and takes the
+    next. The transaction is short (nothing else waits behind it while models are saved).
+    The caller writes the version's files only once it holds the number, then completes
+    the version (complete_version) or gives it back (release_version).
+    """
+    for _ in range(CLAIM_ATTEMPTS):
+        try:
+            with engine.begin() as connection:
+                version = next_version(connection, row["model_name"])
+                values = {**row, "model_version": version, "model_path": model_path_of(version), "is_active": False, "is_default": False}
+                connection.execute(registry.insert(), [values])
+            return version
+        except sa.exc.IntegrityError:
+            if not _version_exists(engine, row["model_name"], version):
+                raise  # refused for another reason than the number
+    raise RuntimeError(f"{row['model_name']}: no version could be claimed in {CLAIM_ATTEMPTS} attempts")
+
+
+def complete_version(connection: sa.Connection, model_name: str, model_version: int, is_active: bool) -> None:
+    """A claimed version, its files in place and its evaluation recorded: active when it passed its gate."""
+    connection.execute(
+        registry.update().where(registry.c.model_name == model_name, registry.c.model_version == model_version).values(is_active=is_active)
+    )
+
+
+def release_version(engine: sa.Engine, model_name: str, model_version: int) -> None:
+    """A claimed version that never completed (its retrain failed after the claim): its row goes."""
+    with engine.begin() as connection:
+        connection.execute(registry.delete().where(registry.c.model_name == model_name, registry.c.model_version == model_version))
 
 
 def default_model(connection: sa.Connection, target: str) -> dict | None:
@@ -41,11 +81,14 @@ def latest_active(connection: sa.Connection, model_name: str) -> dict | None:
 
 
 def promote_to_default(connection: sa.Connection, model_name: str, model_version: int, target: str) -> None:
-    """The one default model of a target becomes this version (champion/challenger)."""
-    connection.execute(registry.update().where(registry.c.target == target, registry.c.is_default.is_(True)).values(is_default=False))
-    connection.execute(
-        registry.update().where(registry.c.model_name == model_name, registry.c.model_version == model_version).values(is_default=True)
-    )
+    """The one default model of a target becomes this version (champion/challenger).
+
+    One statement over every version of the target: two promotions at once then queue on
+    the same rows, and the later one unsets the earlier one's default, where "unset the
+    default, then set mine" lets each miss the other's uncommitted default and leaves two.
+    """
+    this_version = sa.and_(registry.c.model_name == model_name, registry.c.model_version == model_version)
+    connection.execute(registry.update().where(registry.c.target == target).values(is_default=sa.case((this_version, True), else_=False)))
 
 
 def record_performance(connection: sa.Connection, rows: Iterable[dict]) -> None:

@@ -295,6 +295,10 @@ model_performance = sa.Table(
     sa.Column("worklist_share", DOUBLE),  # the riskiest share of each course and snapshot date flagged (metrics.worklist_keys)
     sa.Column("worklist_precision", DOUBLE),
     sa.Column("worklist_recall", DOUBLE),
+    # The same scorer and week on the training courses' out-of-fold predictions: what a
+    # candidate is chosen on, apart from the held-out courses the gate judges (roc_auc).
+    sa.Column("selection_roc_auc", DOUBLE),
+    sa.Column("selection_n_samples", sa.Integer),
     sa.Column("evaluated_at", sa.DateTime, nullable=False),
 )
 
