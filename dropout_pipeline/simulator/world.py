@@ -461,3 +461,44 @@ def true_outcomes(learners: CourseLearners) -> np.ndarray:
     last = np.array([views.last_activity_day(learners, i, end) for i in indices], dtype=float)
     withdrew = ~(last >= end - WITHDRAWN_BEFORE_END_DAYS) | (learners.unenrol_day[indices] < end)
     return np.where(withdrew, "withdrew", np.where(passed, "passed", "failed"))
+
+
+class _Recorded:
+    """A generator that hands out exactly what the one it wraps draws, and keeps each draw."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng, self.draws = rng, []
+
+    def __getattr__(self, method: str):
+        def draw(*args, **kwargs):
+            value = getattr(self.rng, method)(*args, **kwargs)
+            self.draws.append((method, value))
+            return value
+
+        return draw
+
+    def nth(self, method: str, n: int = 0) -> np.ndarray:
+        return [value for name, value in self.draws if name == method][n]
+
+
+def hidden_state(spec: CourseSpec) -> tuple[Behaviour, dict[str, np.ndarray]]:
+    """What the world drew for a course's learners before any of it happened, and the
+    platform never shows: their Behaviour, as generate_learners starts from, and the draws
+    behind it that set each learner's chances (realistic profile: the weekly withdrawal
+    hazard, the week withdrawal comes, motivation, the share of weeks skipped), with each
+    learner's share of work that goes to H5P content (`h5p_pace`). Read-only: the same
+    draws from the course's own seed, in generate_learners' order; for measuring what a
+    model could know at best (benchmarks/train.py's oracle)."""
+    rng = _Recorded(_rng(spec.seed, spec.course_id))
+    behaviour = _realistic_behaviour(spec, rng) if spec.profile == "realistic" else _archetype_behaviour(spec, rng)
+    traits = {"h5p_pace": rng.rng.uniform(0.85, 1.05, (spec.n_learners, 1))[:, 0]}  # generate_learners' next draw
+    if spec.profile == "realistic":
+        first_week = np.floor(np.maximum(behaviour.enrolment_day, 0) / 7)
+        traits |= {
+            "first_week": first_week,
+            "hazard": rng.nth("beta", 0),
+            "stop_week": first_week + rng.nth("geometric", 0),  # the first week without work
+            "motivation": rng.nth("lognormal", 0),
+            "skip_rate": rng.nth("beta", 1),
+        }
+    return behaviour, traits
