@@ -490,3 +490,43 @@ evidence_fusion = sa.Table(
     sa.Column("computed_at", sa.DateTime, nullable=False),
     sa.UniqueConstraint("user_id", "course_id"),
 )
+
+# --- The lifecycle's bookkeeping (lifecycle/) ---------------------------------------------
+
+# A planned step taken by one launcher (the lifecycle sensor, the nightly schedule,
+# `dropout-pipeline run`, the web app). The primary key makes taking it atomic on every
+# engine: two launchers that planned the same step at the same moment launch it once.
+step_claims = sa.Table(
+    "step_claims",
+    metadata,
+    sa.Column("step_key", sa.String(400), primary_key=True),  # lifecycle.plan.run_key: the step and its day
+    sa.Column("claimed_by", sa.String(50), nullable=False),
+    sa.Column("claimed_at", sa.DateTime, nullable=False),
+)
+
+# A retrain of a target that gave no model (modeling.retrain.CannotTrain), with the learnable
+# rows it saw: the planner tries that target again only once more rows are frozen.
+training_attempts = sa.Table(
+    "training_attempts",
+    metadata,
+    _id(),
+    sa.Column("model_name", sa.String(100), nullable=False, index=True),
+    sa.Column("learnable_rows", sa.Integer, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("attempted_at", sa.DateTime, nullable=False),
+)
+
+# Each freeze of a finished course: the end it was frozen at and what came of it (frozen, or
+# nothing to learn from), so a course leaves the plan even when it gives no training row,
+# and a course whose end moves after its freeze is frozen again from its new end.
+course_freezes = sa.Table(
+    "course_freezes",
+    metadata,
+    _id(),
+    sa.Column("course_id", COURSE_ID, nullable=False, index=True),
+    sa.Column("course_end", sa.DateTime, nullable=True),
+    sa.Column("outcome", sa.String(30), nullable=False),
+    sa.Column("training_rows", sa.Integer, nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("frozen_at", sa.DateTime, nullable=False),
+)
