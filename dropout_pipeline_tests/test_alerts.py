@@ -5,7 +5,7 @@ import pytest
 
 from dropout_pipeline.alerts import AlertNotDelivered, failure_alert, post_alert
 from dropout_pipeline.definitions import build_definitions
-from dropout_pipeline.defs.resources import AlertWebhookResource
+from dropout_pipeline.defs.resources import AlertWebhookResource, DatabaseResource
 from dropout_pipeline.defs.sensors import run_failure_alert_sensor
 from dropout_pipeline.simulator.runner import free_port
 from dropout_pipeline_tests.conftest import SECRET_PATH, resources_for, webhook_receiver
@@ -28,7 +28,7 @@ def test_a_failed_run_is_posted_to_the_webhook_with_its_reason(simulator, sqlite
             dagster_event=failed.get_run_failure_event(),
             dagster_instance=instance,
             dagster_run=failed.dagster_run,
-            resources={"alert_webhook": AlertWebhookResource(url=base_url + SECRET_PATH)},
+            resources={"alert_webhook": AlertWebhookResource(url=base_url + SECRET_PATH), "database": DatabaseResource(url=sqlite_url)},
         ).for_run_failure()
         run_failure_alert_sensor(context)
     [(path, alert)] = received
@@ -43,7 +43,7 @@ def test_without_a_webhook_nothing_is_posted(simulator, sqlite_url, tmp_path):
         failed, _course_id = failed_refresh(simulator, sqlite_url, tmp_path, instance)
         context = dg.build_run_status_sensor_context(
             sensor_name="run_failure_alert_sensor", dagster_event=failed.get_run_failure_event(), dagster_instance=instance,
-            dagster_run=failed.dagster_run, resources={"alert_webhook": AlertWebhookResource()},
+            dagster_run=failed.dagster_run, resources={"alert_webhook": AlertWebhookResource(), "database": DatabaseResource(url=sqlite_url)},
         ).for_run_failure()
         run_failure_alert_sensor(context)
     assert received == []

@@ -82,6 +82,7 @@ def test_the_daemon_freezes_an_ended_course_predicts_a_new_one_and_alerts_a_fail
             "DROPOUT_TODAY": f"{day}T12:00",  # at noon (first predictions wait for 06:00); the platform's clock is pinned too
             "COURSE_SENSOR_INTERVAL_SECONDS": interval,
             "DROPOUT_ALERT_WEBHOOK_URL": hook_url + SECRET_PATH,
+            "DROPOUT_FREEZE_GRACE_DAYS": "0",  # frozen two days after its end, not after a week's grace (tested in test_planner)
         }
         daemon_binary = os.path.join(os.path.dirname(sys.executable), "dagster-daemon")
         log = open(tmp_path / "daemon.log", "w")

@@ -140,8 +140,9 @@ def test_rebuilding_history_and_training_data_is_idempotent(simulator, instance,
     with engine_for(sqlite_url).connect() as connection:
         training_dates = set(connection.execute(sa.select(schema.training_data.c.snapshot_date).distinct()).scalars())
         history_dates = set(connection.execute(sa.select(schema.student_features_history.c.snapshot_date).distinct()).scalars())
-    end_date = max(history_dates)
-    assert training_dates == history_dates - {end_date}  # the end-date snapshot gives labels, never a training row
+    end_date, graded_on = sorted(history_dates)[-2:]
+    assert graded_on - end_date == timedelta(days=6)  # the last day of the default grace period (7 days) after the end
+    assert training_dates == history_dates - {end_date, graded_on}  # the snapshots that give labels are never training rows
     start = min(history_dates)
     assert {(day - start).days % 7 + 1 for day in training_dates} == {1, 4, 7}  # early, mid and end of every week
 

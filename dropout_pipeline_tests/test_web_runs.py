@@ -18,6 +18,7 @@ import dagster as dg
 import httpx
 import sqlalchemy as sa
 
+from dropout_pipeline.defs.resources import PipelineSettings
 from dropout_pipeline.lifecycle.facts import catalogue_from_database
 from dropout_pipeline.lifecycle.runs import DAY_TAG, STEP_TAG, plan_now
 from dropout_pipeline.storage import schema
@@ -85,7 +86,7 @@ def test_a_requested_refresh_is_queued_run_by_the_daemon_and_followed_to_success
                 log.close()
             as_teacher.close()
         assert latest_predicted_at(url) > before
-        plan = plan_now(instance, engine_for(url), catalogue_from_database(engine_for(url).connect()), TODAY)
+        plan = plan_now(instance, engine_for(url), catalogue_from_database(engine_for(url).connect()), TODAY, PipelineSettings().freeze_grace_days)
         step = next(s for s in plan.courses if s.course_id == RUNNING)
         assert step.reason in ("predicted today", "refresh done today"), step
         assert not [r for r in plan.runs if r.partition_key == RUNNING]  # the daemon's sensor will not refresh it again today
