@@ -104,7 +104,8 @@ def main() -> None:
                 before = counts(engine)
                 started = time.perf_counter()
                 read_catalogue = lambda day=day: platform_catalogue(settings, day)  # noqa: E731
-                report = run_day(build_definitions(resources), instance, engine, read_catalogue, day, progress=lambda _message: None)
+                report = run_day(build_definitions(resources), instance, engine, read_catalogue, day, progress=lambda _message: None,
+                                 grace_days=resources["settings"].freeze_grace_days)
                 seconds = time.perf_counter() - started
                 frozen, models = (after - earlier for after, earlier in zip(counts(engine), before, strict=True))
                 running = running_courses(settings, day)

@@ -109,7 +109,7 @@ def _cycle(resources: dict, data_dir: Path, db_url: str, verbose: bool) -> int:
     with _instance(data_dir) as instance:
         read_catalogue = lambda: platform_catalogue(settings, clock.as_of())  # noqa: E731
         report = run_day(
-            build_definitions(resources), instance, engine, read_catalogue, clock.clock().today(), Progress(), verbose, grace_days
+            build_definitions(resources), instance, engine, read_catalogue, clock.clock().today(), Progress(), verbose, grace_days=grace_days
         )
     print(render_summary(engine, report), flush=True)
     return 1 if report.failures else 0

@@ -127,7 +127,7 @@ def _next_run(plan: Plan, trigger: Trigger, at: time_of_day, taken: set[str]) ->
 
 def run_day(
     defs: dg.Definitions, instance: dg.DagsterInstance, engine: sa.Engine, read_catalogue: Callable[[], list[CatalogueEntry]],
-    day: date, progress: Progress, verbose: bool = False, grace_days: int = 0,
+    day: date, progress: Progress, verbose: bool = False, *, grace_days: int,
 ) -> CycleReport:
     report = CycleReport(day)
     started = datetime.now(timezone.utc)
