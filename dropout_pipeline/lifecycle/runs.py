@@ -25,6 +25,7 @@ from dropout_pipeline.storage.lifecycle_tables import claim_step, release_step
 DAY_TAG = "dropout/day"
 STEP_TAG = "dropout/step"
 
+PARTITION_TAG = "dagster/partition"
 IN_FLIGHT = (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED)
 _PHASES = {phase.job_name: phase for phase in Phase}
 
@@ -56,7 +57,7 @@ def _in_flight_of_any_day(instance: dg.DagsterInstance) -> dict[str, Outcome]:
     queued yesterday behind a busy queue is waited for today, not launched a second time."""
     records = instance.get_run_records(filters=dg.RunsFilter(statuses=list(IN_FLIGHT)))
     return {
-        in_flight_key(_PHASES[record.dagster_run.job_name], record.dagster_run.tags.get("dagster/partition", "")): Outcome.IN_FLIGHT
+        in_flight_key(_PHASES[record.dagster_run.job_name], record.dagster_run.tags.get(PARTITION_TAG, "")): Outcome.IN_FLIGHT
         for record in records
         if STEP_TAG in record.dagster_run.tags and record.dagster_run.job_name in _PHASES
     }

@@ -24,15 +24,11 @@ import dagster as dg
 
 from dropout_pipeline.lifecycle.failures import failure_reason
 from dropout_pipeline.lifecycle.plan import Phase, PlannedRun, run_key
-from dropout_pipeline.lifecycle.runs import run_tags
+from dropout_pipeline.lifecycle.runs import IN_FLIGHT, PARTITION_TAG, run_tags
 
 LOCATION_NAME = "dropout_pipeline"  # workspace.yaml's location_name, and pyproject's code_location_name
 DEFINITIONS_MODULE = "dropout_pipeline.definitions"
 REQUESTED_BY_TAG = "dropout/requested_by"
-PARTITION_TAG = "dagster/partition"
-IN_FLIGHT = (
-    dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
-)
 
 
 class RefreshRefused(RuntimeError):
